@@ -1,0 +1,76 @@
+"""Roles of the department and what each may do: the one place they are mapped.
+
+Each app declares its permissions as an enum (``<app>/permissions.py``); this module maps
+roles to them. ``recordroom sync-roles`` (also run after every ``migrate``) writes the
+mapping into Django's groups and permissions, where ``user.has_perm`` reads it.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from accounts.permissions import AccountsPermission
+from audit.permissions import AuditPermission
+
+
+class Role(models.TextChoices):
+    HIM_TECHNICIAN = "him_technician", "HIM technician"
+    HIM_ADMINISTRATOR = "him_administrator", "HIM administrator"
+    CODER = "coder", "Coder"
+    ROI_SPECIALIST = "roi_specialist", "Release-of-information specialist"
+    CLINICIAN = "clinician", "Clinician"
+    PRIVACY_OFFICER = "privacy_officer", "Privacy officer"
+    PATIENT = "patient", "Patient"
+    INTEGRATION = "integration", "Integration (system account)"
+
+
+# Every permission enum in the project, so sync-roles knows them all.
+PERMISSION_ENUMS: list[type[models.TextChoices]] = [AccountsPermission, AuditPermission]
+
+ROLE_PERMISSIONS: dict[Role, set[str]] = {
+    Role.HIM_TECHNICIAN: set(),
+    Role.HIM_ADMINISTRATOR: {
+        AccountsPermission.MANAGE_USERS,
+        AccountsPermission.VIEW_USERS,
+        AuditPermission.VERIFY_TRAIL,
+    },
+    Role.CODER: set(),
+    Role.ROI_SPECIALIST: set(),
+    Role.CLINICIAN: set(),
+    Role.PRIVACY_OFFICER: {
+        AccountsPermission.VIEW_USERS,
+        AuditPermission.VIEW_TRAIL,
+        AuditPermission.EXPORT_TRAIL,
+        AuditPermission.VERIFY_TRAIL,
+    },
+    Role.PATIENT: set(),
+    Role.INTEGRATION: set(),
+}
+
+# Roles that sign in to the web pages (the integration account only calls the APIs).
+INTERACTIVE_ROLES = [role for role in Role if role != Role.INTEGRATION]
+
+
+def mfa_required_roles() -> set[str]:
+    return set(settings.MFA_REQUIRED_ROLES)
+
+
+def role_codes(user) -> set[str]:
+    """The role codes of a user, cached on the user object for the request."""
+    if not getattr(user, "is_authenticated", False):
+        return set()
+    cached = getattr(user, "_role_codes", None)
+    if cached is None:
+        valid = set(Role.values)
+        cached = {name for name in user.groups.values_list("name", flat=True) if name in valid}
+        user._role_codes = cached
+    return cached
+
+
+def roles_of(user) -> list[Role]:
+    return [Role(code) for code in sorted(role_codes(user))]
+
+
+def requires_mfa(user) -> bool:
+    return bool(role_codes(user) & mfa_required_roles())

@@ -1,0 +1,1 @@
+"""RecordRoom: the system of record of a health information management department."""

@@ -1,0 +1,3 @@
+from recordroom.cli import main
+
+main()

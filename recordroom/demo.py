@@ -1,0 +1,62 @@
+"""The synthetic demo department. Every name here is invented."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
+
+from accounts.actions import do_provision_user
+from accounts.roles import Role, mfa_required_roles
+
+DEMO_PASSWORD = "recordroom-demo-2026"  # noqa: S105 - a published demo password for synthetic accounts
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    username: str
+    first_name: str
+    last_name: str
+    role: Role
+
+
+DEMO_USERS = [
+    DemoUser("tech", "Tessa", "Okafor", Role.HIM_TECHNICIAN),
+    DemoUser("admin", "Adrian", "Lindqvist", Role.HIM_ADMINISTRATOR),
+    DemoUser("coder", "Corinne", "Abara", Role.CODER),
+    DemoUser("roi", "Rafael", "Mendoza", Role.ROI_SPECIALIST),
+    DemoUser("clinician", "Dr. Claire", "Huang", Role.CLINICIAN),
+    DemoUser("privacy", "Priya", "Natarajan", Role.PRIVACY_OFFICER),
+    DemoUser("patient", "Pat", "Example", Role.PATIENT),
+    DemoUser("integration", "Interface", "Engine", Role.INTEGRATION),
+]
+
+
+def load_demo_users() -> list[tuple[DemoUser, bool]]:
+    """Create the demo accounts that do not exist yet; returns (user, created)."""
+    users = get_user_model().objects
+    result = []
+    for demo in DEMO_USERS:
+        if users.filter(username=demo.username).exists():
+            result.append((demo, False))
+            continue
+        do_provision_user(
+            username=demo.username, first_name=demo.first_name, last_name=demo.last_name,
+            email=f"{demo.username}@recordroom.invalid", roles=[demo.role.value],
+            password=DEMO_PASSWORD, reason="demo account",
+        )
+        result.append((demo, True))
+    return result
+
+
+def login_table() -> str:
+    mfa = mfa_required_roles()
+    lines = ["", "Demo log-ins (synthetic accounts) — password for all: " + DEMO_PASSWORD]
+    for demo in DEMO_USERS:
+        note = ""
+        if demo.role == Role.INTEGRATION:
+            note = "  (API only)"
+        elif demo.role.value in mfa:
+            note = "  (sets up an authenticator app at first log-in)"
+        lines.append(f"  {demo.username:<12} {demo.role.label}{note}")
+    return "\n".join(lines)

@@ -1,0 +1,78 @@
+"""Each role's home page: the panels of work that role does, as data.
+
+A panel's ``items`` callable returns the rows to show; the department's queues fill
+in as their apps land (registration, coding, release of information, …), and an empty
+panel says plainly that nothing is waiting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from accounts.roles import Role, roles_of
+
+
+@dataclass
+class Panel:
+    title: str
+    description: str
+    empty: str
+    items: Callable[[object], list] = field(default=lambda user: [])
+    template: str = "recordroom/panels/_list.html"
+
+
+def _recent_denials(user):
+    from audit.access import recent_denials
+
+    return recent_denials(user)
+
+
+def _locked_accounts(user):
+    from accounts.access import locked_users
+
+    return locked_users(user)
+
+
+PANELS: dict[Role, list[Panel]] = {
+    Role.HIM_TECHNICIAN: [
+        Panel("Registrations to verify", "New patients and index entries waiting for a second check.", "Nothing to verify."),
+        Panel("Documents to index", "Scanned batches waiting to be typed and filed to a patient.", "No batches waiting."),
+        Panel("Charts checked out", "Physical charts out of the file room, by due date.", "No charts are out."),
+    ],
+    Role.HIM_ADMINISTRATOR: [
+        Panel("Locked accounts", "Accounts locked after repeated failed log-ins.", "No account is locked.", _locked_accounts, "recordroom/panels/_users.html"),
+        Panel("Possible duplicate records", "Pairs in the master patient index waiting for review.", "No pairs waiting."),
+        Panel("Delinquent records", "Records incomplete past the completion limit.", "No delinquent records."),
+    ],
+    Role.CODER: [
+        Panel("Coding work queue", "Discharged encounters ready for coding, oldest first.", "No encounters waiting."),
+        Panel("Open physician queries", "Queries waiting for a clinician's answer.", "No open queries."),
+    ],
+    Role.ROI_SPECIALIST: [
+        Panel("Requests due soon", "Release-of-information requests by days left.", "No open requests."),
+        Panel("Pended requests", "Requests waiting for something from the requester.", "Nothing pended."),
+    ],
+    Role.CLINICIAN: [
+        Panel("My deficiencies", "Documents to complete or sign, nearest to delinquent first.", "Nothing to complete."),
+        Panel("Coding queries for me", "Questions from coders about your documentation.", "No queries."),
+    ],
+    Role.PRIVACY_OFFICER: [
+        Panel("Recent refusals", "The latest denied accesses and failed log-ins.", "Nothing refused lately.", _recent_denials, "recordroom/panels/_audit.html"),
+        Panel("Break-the-glass to review", "Emergency accesses past a restriction, waiting for review.", "Nothing to review."),
+    ],
+    Role.PATIENT: [
+        Panel("My requests", "Copies of your record and amendments you asked for.", "You have no open requests."),
+    ],
+}
+
+
+def panels_for(user) -> list[tuple[Role, list[dict]]]:
+    result = []
+    for role in roles_of(user):
+        rendered = [
+            {"panel": panel, "rows": panel.items(user)} for panel in PANELS.get(role, [])
+        ]
+        if rendered:
+            result.append((role, rendered))
+    return result

@@ -1,0 +1,17 @@
+from django.urls import include, path
+
+from recordroom import views
+from recordroom.api import api
+
+urlpatterns = [
+    path("", views.home_view, name="home"),
+    path("healthz", views.healthz_view, name="healthz"),
+    path("accounts/", include("accounts.urls")),
+    path("audit/", include("audit.urls")),
+    path("api/", api.urls),
+]
+
+handler400 = "recordroom.views.bad_request_view"
+handler403 = "recordroom.views.permission_denied_view"
+handler404 = "recordroom.views.not_found_view"
+handler500 = "recordroom.views.server_error_view"
