@@ -25,7 +25,9 @@ def login(client):
     """Sign a persona in through the real log-in form (second factor aside)."""
 
     def _login(user, password=PASSWORD):
-        response = client.post("/accounts/login/", {"username": user.username, "password": password})
+        response = client.post(
+            "/accounts/login/", {"username": user.username, "password": password}
+        )
         assert response.status_code == 302, response.content[:500]
         return client
 
@@ -80,5 +82,10 @@ def isolated_env(tmp_path):
 def run_recordroom(env, *args, check=True, timeout=180):
     return subprocess.run(
         [str(Path(sys.executable).with_name("recordroom")), *args],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=check,
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=check,
     )

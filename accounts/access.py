@@ -59,7 +59,10 @@ def access_user(acting_user, public_id, *, write: bool = False):
     """Fetch a user account for the user-administration screens."""
     permission = AccountsPermission.MANAGE_USERS if write else AccountsPermission.VIEW_USERS
     require_permission(
-        acting_user, permission, object_type="accounts.user", object_id=str(public_id),
+        acting_user,
+        permission,
+        object_type="accounts.user",
+        object_id=str(public_id),
         purpose=Purpose.SYSTEM,
     )
     try:
@@ -70,21 +73,21 @@ def access_user(acting_user, public_id, *, write: bool = False):
 
 def list_users(acting_user):
     require_permission(
-        acting_user, AccountsPermission.VIEW_USERS, object_type="accounts.user",
+        acting_user,
+        AccountsPermission.VIEW_USERS,
+        object_type="accounts.user",
         purpose=Purpose.SYSTEM,
     )
-    return (
-        get_user_model()
-        .objects.order_by("username")
-        .prefetch_related("groups")
-    )
+    return get_user_model().objects.order_by("username").prefetch_related("groups")
 
 
 def locked_users(acting_user):
     from recordroom import clock
 
     require_permission(
-        acting_user, AccountsPermission.MANAGE_USERS, object_type="accounts.user",
+        acting_user,
+        AccountsPermission.MANAGE_USERS,
+        object_type="accounts.user",
         purpose=Purpose.SECURITY,
     )
     return list(

@@ -118,7 +118,10 @@ def do_confirm_totp_device(user, device: TOTPDevice) -> None:
     device.confirmed = True
     device.save(update_fields=["confirmed"])
     record_event(
-        user, Action.MFA, purpose=Purpose.SECURITY, reason="authenticator enrolled",
+        user,
+        Action.MFA,
+        purpose=Purpose.SECURITY,
+        reason="authenticator enrolled",
         **_user_ref(user),
     )
 
@@ -135,14 +138,23 @@ def _set_groups(user, roles: list[str]) -> tuple[list[str], list[str]]:
 
 
 def do_provision_user(
-    *, username: str, first_name: str, last_name: str, email: str, roles: list[str],
-    password: str, reason: str,
+    *,
+    username: str,
+    first_name: str,
+    last_name: str,
+    email: str,
+    roles: list[str],
+    password: str,
+    reason: str,
 ) -> User:
     """Create an account from the command line (first administrator, demo users): the
     operator has shell access, so no acting user is checked; the creation is audited."""
     with transaction.atomic():
         user = User(
-            username=username, first_name=first_name, last_name=last_name, email=email,
+            username=username,
+            first_name=first_name,
+            last_name=last_name,
+            email=email,
             is_system_account=Role.INTEGRATION.value in roles,
         )
         validate_password(password, user)
@@ -152,8 +164,13 @@ def do_provision_user(
         user.save()
         added, _ = _set_groups(user, roles)
         record_event(
-            None, Action.ACCOUNT_CHANGE, purpose=Purpose.SYSTEM, reason=reason,
-            username="(command line)", detail={"roles": added}, **_user_ref(user),
+            None,
+            Action.ACCOUNT_CHANGE,
+            purpose=Purpose.SYSTEM,
+            reason=reason,
+            username="(command line)",
+            detail={"roles": added},
+            **_user_ref(user),
         )
         return user
 
@@ -203,9 +220,7 @@ def do_create_user(
 
 
 def do_update_user(user, *, first_name, last_name, email, roles, is_active, acting_user) -> None:
-    require_permission(
-        acting_user, AccountsPermission.MANAGE_USERS, **_user_ref(user)
-    )
+    require_permission(acting_user, AccountsPermission.MANAGE_USERS, **_user_ref(user))
     with transaction.atomic():
         if user.pk == acting_user.pk and (not is_active or set(roles) != role_codes(user)):
             raise ValidationError("You cannot change your own roles or deactivate yourself.")
@@ -249,7 +264,10 @@ def do_unlock_user(user, *, acting_user) -> None:
     with transaction.atomic():
         User.objects.filter(pk=user.pk).update(failed_login_count=0, locked_until=None)
         record_event(
-            acting_user, Action.ACCOUNT_CHANGE, purpose=Purpose.SECURITY, reason="account unlocked",
+            acting_user,
+            Action.ACCOUNT_CHANGE,
+            purpose=Purpose.SECURITY,
+            reason="account unlocked",
             **_user_ref(user),
         )
 
@@ -259,7 +277,10 @@ def do_reset_mfa(user, *, acting_user) -> None:
     with transaction.atomic():
         TOTPDevice.objects.filter(user=user).delete()
         record_event(
-            acting_user, Action.MFA, purpose=Purpose.SECURITY, reason="authenticator reset",
+            acting_user,
+            Action.MFA,
+            purpose=Purpose.SECURITY,
+            reason="authenticator reset",
             **_user_ref(user),
         )
 

@@ -26,14 +26,18 @@ def login_view(request):
         return redirect("home")
     form = LoginForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
-        step = auth.begin_login(request, form.cleaned_data["username"], form.cleaned_data["password"])
+        step = auth.begin_login(
+            request, form.cleaned_data["username"], form.cleaned_data["password"]
+        )
         if step.done:
             return redirect(_next_url(request))
         if step.needs_mfa:
             return redirect(f"/accounts/mfa/?next={_next_url(request)}")
         form.add_error(None, step.error)
     status = 400 if form.errors else 200
-    return render(request, "accounts/login.html", {"form": form, "next": _next_url(request)}, status=status)
+    return render(
+        request, "accounts/login.html", {"form": form, "next": _next_url(request)}, status=status
+    )
 
 
 @login_not_required
@@ -82,7 +86,9 @@ def security_view(request):
     form = PasswordChangeForm(request.user, request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
-            actions.do_set_password(request.user, form.cleaned_data["new_password"], acting_user=request.user)
+            actions.do_set_password(
+                request.user, form.cleaned_data["new_password"], acting_user=request.user
+            )
         except ValidationError as error:
             form.add_error("new_password", error)
         else:
@@ -117,23 +123,35 @@ def user_create_view(request):
         data = form.cleaned_data
         try:
             user = actions.do_create_user(
-                username=data["username"], first_name=data["first_name"],
-                last_name=data["last_name"], email=data["email"], roles=data["roles"],
-                password=data["password"], acting_user=request.user,
+                username=data["username"],
+                first_name=data["first_name"],
+                last_name=data["last_name"],
+                email=data["email"],
+                roles=data["roles"],
+                password=data["password"],
+                acting_user=request.user,
             )
         except ValidationError as error:
             form.add_error("password" if hasattr(error, "error_list") else None, error)
         else:
             messages.success(request, f"User {user.username} created.")
             return redirect("accounts:user", public_id=user.public_id)
-    return render(request, "accounts/user_form.html", {"form": form, "creating": True}, status=400 if form.errors else 200)
+    return render(
+        request,
+        "accounts/user_form.html",
+        {"form": form, "creating": True},
+        status=400 if form.errors else 200,
+    )
 
 
 def user_detail_view(request, public_id):
     user = access.access_user(request.user, public_id, write=True)
     initial = {
-        "first_name": user.first_name, "last_name": user.last_name, "email": user.email,
-        "roles": sorted(role_codes(user)), "is_active": user.is_active,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "email": user.email,
+        "roles": sorted(role_codes(user)),
+        "is_active": user.is_active,
     }
     form = UserEditForm(request.POST if request.method == "POST" else None, initial=initial)
     if request.method == "POST" and form.is_valid():
@@ -146,7 +164,9 @@ def user_detail_view(request, public_id):
             messages.success(request, f"User {user.username} saved.")
             return redirect("accounts:user", public_id=user.public_id)
     context = {
-        "form": form, "subject": user, "locked": actions.is_locked(user),
+        "form": form,
+        "subject": user,
+        "locked": actions.is_locked(user),
         "has_device": auth.has_confirmed_device(user),
     }
     return render(request, "accounts/user_form.html", context, status=400 if form.errors else 200)
@@ -164,7 +184,10 @@ def user_unlock_view(request, public_id):
 def user_reset_mfa_view(request, public_id):
     user = access.access_user(request.user, public_id, write=True)
     actions.do_reset_mfa(user, acting_user=request.user)
-    messages.success(request, f"The authenticator of {user.username} is reset; they enrol again at their next log-in.")
+    messages.success(
+        request,
+        f"The authenticator of {user.username} is reset; they enrol again at their next log-in.",
+    )
     return redirect("accounts:user", public_id=user.public_id)
 
 
@@ -177,7 +200,12 @@ def csrf_failure(request, reason=""):
         purpose=Purpose.SECURITY,
         reason="cross-site request forgery check failed",
     )
-    return render(request, "recordroom/error.html", {
-        "title": "Form expired or forged",
-        "message": "This form could not be accepted: it expired or did not come from RecordRoom. Go back, reload the page and try again.",
-    }, status=403)
+    return render(
+        request,
+        "recordroom/error.html",
+        {
+            "title": "Form expired or forged",
+            "message": "This form could not be accepted: it expired or did not come from RecordRoom. Go back, reload the page and try again.",
+        },
+        status=403,
+    )

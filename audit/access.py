@@ -47,7 +47,9 @@ def _filtered(filters: TrailFilter) -> QuerySet[AuditEvent]:
     if filters.date_from:
         events = events.filter(occurred_at__gte=_start_of_day(filters.date_from))
     if filters.date_to:
-        events = events.filter(occurred_at__lt=_start_of_day(filters.date_to + dt.timedelta(days=1)))
+        events = events.filter(
+            occurred_at__lt=_start_of_day(filters.date_to + dt.timedelta(days=1))
+        )
     return events
 
 
@@ -61,14 +63,21 @@ class TrailPage:
 
 
 def search_trail(
-    acting_user, filters: TrailFilter, *, before: int | None = None, after: int | None = None,
+    acting_user,
+    filters: TrailFilter,
+    *,
+    before: int | None = None,
+    after: int | None = None,
     limit: int = 50,
 ) -> TrailPage:
     """One page of events, newest first, paged by sequence number (keyset paging stays
     fast at any depth of a large trail)."""
     require_permission(
-        acting_user, AuditPermission.VIEW_TRAIL, action=Action.SEARCH,
-        object_type="audit.trail", purpose=Purpose.COMPLIANCE,
+        acting_user,
+        AuditPermission.VIEW_TRAIL,
+        action=Action.SEARCH,
+        object_type="audit.trail",
+        purpose=Purpose.COMPLIANCE,
     )
     events = _filtered(filters)
     count = events[: COUNT_CAP + 1].count()
@@ -83,10 +92,15 @@ def search_trail(
     if after is not None:
         rows.reverse()
     record_event(
-        acting_user, Action.SEARCH, purpose=Purpose.COMPLIANCE, object_type="audit.trail",
+        acting_user,
+        Action.SEARCH,
+        purpose=Purpose.COMPLIANCE,
+        object_type="audit.trail",
         detail=filters.as_detail(),
     )
-    has_older = more if after is None else bool(rows) and events.filter(seq__lt=rows[-1].seq).exists()
+    has_older = (
+        more if after is None else bool(rows) and events.filter(seq__lt=rows[-1].seq).exists()
+    )
     has_newer = (before is not None or (after is not None and more)) and bool(rows)
     return TrailPage(
         events=rows,
@@ -100,11 +114,17 @@ def search_trail(
 def export_trail(acting_user, filters: TrailFilter):
     """Every matching event, oldest first, streamed in chunks; the export is audited."""
     require_permission(
-        acting_user, AuditPermission.EXPORT_TRAIL, action=Action.EXPORT,
-        object_type="audit.trail", purpose=Purpose.COMPLIANCE,
+        acting_user,
+        AuditPermission.EXPORT_TRAIL,
+        action=Action.EXPORT,
+        object_type="audit.trail",
+        purpose=Purpose.COMPLIANCE,
     )
     record_event(
-        acting_user, Action.EXPORT, purpose=Purpose.COMPLIANCE, object_type="audit.trail",
+        acting_user,
+        Action.EXPORT,
+        purpose=Purpose.COMPLIANCE,
+        object_type="audit.trail",
         detail=filters.as_detail(),
     )
     return _filtered(filters).order_by("seq").iterator(chunk_size=2000)
@@ -113,7 +133,9 @@ def export_trail(acting_user, filters: TrailFilter):
 def recent_denials(acting_user, limit: int = 10) -> list[AuditEvent]:
     """The privacy officer's home panel: the latest refused accesses and failed log-ins."""
     require_permission(
-        acting_user, AuditPermission.VIEW_TRAIL, object_type="audit.trail",
+        acting_user,
+        AuditPermission.VIEW_TRAIL,
+        object_type="audit.trail",
         purpose=Purpose.COMPLIANCE,
     )
     return list(AuditEvent.objects.filter(outcome="denied")[:limit])

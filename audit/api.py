@@ -48,8 +48,17 @@ def search_events(request, query: Query[TrailQuery]):
     if query.limit < 1 or query.limit > 500:
         raise HttpError(422, "limit must be between 1 and 500")
     filters = access.TrailFilter(
-        username=query.username, patient_id=query.patient_id, action=query.action,
-        outcome=query.outcome, date_from=query.date_from, date_to=query.date_to,
+        username=query.username,
+        patient_id=query.patient_id,
+        action=query.action,
+        outcome=query.outcome,
+        date_from=query.date_from,
+        date_to=query.date_to,
     )
     page = access.search_trail(request.user, filters, before=query.before, limit=query.limit)
-    return {"count": page.count, "count_capped": page.count_capped, "older_than": page.older_than, "events": page.events}
+    return {
+        "count": page.count,
+        "count_capped": page.count_capped,
+        "older_than": page.older_than,
+        "events": page.events,
+    }

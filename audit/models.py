@@ -70,6 +70,9 @@ class AuditChainHead(models.Model):
     class Meta:
         db_table = "audit_chainhead"
 
+    def __str__(self) -> str:
+        return f"audit chain head at row {self.last_seq}"
+
 
 class AuditEvent(models.Model):
     seq = models.BigIntegerField(unique=True, help_text="Position in the hash chain, from 1.")

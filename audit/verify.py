@@ -36,9 +36,7 @@ def verify_chain(
             if row.seq != expected_seq:
                 return VerifyResult(checked, expected_seq, f"row {expected_seq} is missing")
             if row.prev_hash != expected_prev:
-                return VerifyResult(
-                    checked, row.seq, "its link to the previous row does not match"
-                )
+                return VerifyResult(checked, row.seq, "its link to the previous row does not match")
             if row.compute_hash() != row.row_hash:
                 return VerifyResult(checked, row.seq, "its content does not match its hash")
             expected_prev = row.row_hash

@@ -8,8 +8,20 @@ from audit import access
 from audit.forms import TrailSearchForm
 
 CSV_COLUMNS = [
-    "seq", "occurred_at", "actor_username", "actor_roles", "action", "outcome", "purpose",
-    "patient_id", "object_type", "object_id", "reason", "client_ip", "user_agent", "path",
+    "seq",
+    "occurred_at",
+    "actor_username",
+    "actor_roles",
+    "action",
+    "outcome",
+    "purpose",
+    "patient_id",
+    "object_type",
+    "object_id",
+    "reason",
+    "client_ip",
+    "user_agent",
+    "path",
     "row_hash",
 ]
 
@@ -17,9 +29,12 @@ CSV_COLUMNS = [
 def _filters(form: TrailSearchForm) -> access.TrailFilter:
     data = form.cleaned_data
     return access.TrailFilter(
-        username=data.get("username") or "", patient_id=data.get("patient_id"),
-        action=data.get("action") or "", outcome=data.get("outcome") or "",
-        date_from=data.get("date_from"), date_to=data.get("date_to"),
+        username=data.get("username") or "",
+        patient_id=data.get("patient_id"),
+        action=data.get("action") or "",
+        outcome=data.get("outcome") or "",
+        date_from=data.get("date_from"),
+        date_to=data.get("date_to"),
     )
 
 
@@ -28,7 +43,9 @@ def trail_view(request):
     valid = form.is_valid() if request.GET else True
     filters = _filters(form) if request.GET and valid else access.TrailFilter()
     data = form.cleaned_data if request.GET and valid else {}
-    page = access.search_trail(request.user, filters, before=data.get("before"), after=data.get("after"))
+    page = access.search_trail(
+        request.user, filters, before=data.get("before"), after=data.get("after")
+    )
     query = request.GET.copy()
     query.pop("before", None)
     query.pop("after", None)

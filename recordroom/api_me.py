@@ -16,6 +16,8 @@ class MeOut(Schema):
 def me(request):
     user = request.user
     return MeOut(
-        id=str(user.public_id), username=user.username, name=user.display_name,
+        id=str(user.public_id),
+        username=user.username,
+        name=user.display_name,
         roles=[role.value for role in roles_of(user)],
     )

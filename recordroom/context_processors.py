@@ -15,7 +15,9 @@ def navigation(request):
     ]
     current = request.path
     for item in items:
-        item["current"] = item["url"] == current or (item["url"] != "/" and current.startswith(item["url"]))
+        item["current"] = item["url"] == current or (
+            item["url"] != "/" and current.startswith(item["url"])
+        )
     return {
         "nav_items": items,
         "user_roles": roles_of(user),

@@ -41,9 +41,13 @@ def load_demo_users() -> list[tuple[DemoUser, bool]]:
             result.append((demo, False))
             continue
         do_provision_user(
-            username=demo.username, first_name=demo.first_name, last_name=demo.last_name,
-            email=f"{demo.username}@recordroom.invalid", roles=[demo.role.value],
-            password=DEMO_PASSWORD, reason="demo account",
+            username=demo.username,
+            first_name=demo.first_name,
+            last_name=demo.last_name,
+            email=f"{demo.username}@recordroom.invalid",
+            roles=[demo.role.value],
+            password=DEMO_PASSWORD,
+            reason="demo account",
         )
         result.append((demo, True))
     return result

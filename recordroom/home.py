@@ -36,33 +36,97 @@ def _locked_accounts(user):
 
 PANELS: dict[Role, list[Panel]] = {
     Role.HIM_TECHNICIAN: [
-        Panel("Registrations to verify", "New patients and index entries waiting for a second check.", "Nothing to verify."),
-        Panel("Documents to index", "Scanned batches waiting to be typed and filed to a patient.", "No batches waiting."),
-        Panel("Charts checked out", "Physical charts out of the file room, by due date.", "No charts are out."),
+        Panel(
+            "Registrations to verify",
+            "New patients and index entries waiting for a second check.",
+            "Nothing to verify.",
+        ),
+        Panel(
+            "Documents to index",
+            "Scanned batches waiting to be typed and filed to a patient.",
+            "No batches waiting.",
+        ),
+        Panel(
+            "Charts checked out",
+            "Physical charts out of the file room, by due date.",
+            "No charts are out.",
+        ),
     ],
     Role.HIM_ADMINISTRATOR: [
-        Panel("Locked accounts", "Accounts locked after repeated failed log-ins.", "No account is locked.", _locked_accounts, "recordroom/panels/_users.html"),
-        Panel("Possible duplicate records", "Pairs in the master patient index waiting for review.", "No pairs waiting."),
-        Panel("Delinquent records", "Records incomplete past the completion limit.", "No delinquent records."),
+        Panel(
+            "Locked accounts",
+            "Accounts locked after repeated failed log-ins.",
+            "No account is locked.",
+            _locked_accounts,
+            "recordroom/panels/_users.html",
+        ),
+        Panel(
+            "Possible duplicate records",
+            "Pairs in the master patient index waiting for review.",
+            "No pairs waiting.",
+        ),
+        Panel(
+            "Delinquent records",
+            "Records incomplete past the completion limit.",
+            "No delinquent records.",
+        ),
     ],
     Role.CODER: [
-        Panel("Coding work queue", "Discharged encounters ready for coding, oldest first.", "No encounters waiting."),
-        Panel("Open physician queries", "Queries waiting for a clinician's answer.", "No open queries."),
+        Panel(
+            "Coding work queue",
+            "Discharged encounters ready for coding, oldest first.",
+            "No encounters waiting.",
+        ),
+        Panel(
+            "Open physician queries",
+            "Queries waiting for a clinician's answer.",
+            "No open queries.",
+        ),
     ],
     Role.ROI_SPECIALIST: [
-        Panel("Requests due soon", "Release-of-information requests by days left.", "No open requests."),
-        Panel("Pended requests", "Requests waiting for something from the requester.", "Nothing pended."),
+        Panel(
+            "Requests due soon",
+            "Release-of-information requests by days left.",
+            "No open requests.",
+        ),
+        Panel(
+            "Pended requests",
+            "Requests waiting for something from the requester.",
+            "Nothing pended.",
+        ),
     ],
     Role.CLINICIAN: [
-        Panel("My deficiencies", "Documents to complete or sign, nearest to delinquent first.", "Nothing to complete."),
-        Panel("Coding queries for me", "Questions from coders about your documentation.", "No queries."),
+        Panel(
+            "My deficiencies",
+            "Documents to complete or sign, nearest to delinquent first.",
+            "Nothing to complete.",
+        ),
+        Panel(
+            "Coding queries for me",
+            "Questions from coders about your documentation.",
+            "No queries.",
+        ),
     ],
     Role.PRIVACY_OFFICER: [
-        Panel("Recent refusals", "The latest denied accesses and failed log-ins.", "Nothing refused lately.", _recent_denials, "recordroom/panels/_audit.html"),
-        Panel("Break-the-glass to review", "Emergency accesses past a restriction, waiting for review.", "Nothing to review."),
+        Panel(
+            "Recent refusals",
+            "The latest denied accesses and failed log-ins.",
+            "Nothing refused lately.",
+            _recent_denials,
+            "recordroom/panels/_audit.html",
+        ),
+        Panel(
+            "Break-the-glass to review",
+            "Emergency accesses past a restriction, waiting for review.",
+            "Nothing to review.",
+        ),
     ],
     Role.PATIENT: [
-        Panel("My requests", "Copies of your record and amendments you asked for.", "You have no open requests."),
+        Panel(
+            "My requests",
+            "Copies of your record and amendments you asked for.",
+            "You have no open requests.",
+        ),
     ],
 }
 
@@ -70,9 +134,7 @@ PANELS: dict[Role, list[Panel]] = {
 def panels_for(user) -> list[tuple[Role, list[dict]]]:
     result = []
     for role in roles_of(user):
-        rendered = [
-            {"panel": panel, "rows": panel.items(user)} for panel in PANELS.get(role, [])
-        ]
+        rendered = [{"panel": panel, "rows": panel.items(user)} for panel in PANELS.get(role, [])]
         if rendered:
             result.append((role, rendered))
     return result

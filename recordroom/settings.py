@@ -53,12 +53,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
     "accounts.middleware.SessionGuardMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "accounts.middleware.LoginRequiredMiddleware",
     "accounts.middleware.MfaRequiredMiddleware",
     "accounts.middleware.RoleRequiredMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
@@ -208,4 +208,6 @@ if TESTING:
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *PASSWORD_HASHERS]
 TRUST_X_FORWARDED_FOR = envbool("RECORDROOM_TRUST_X_FORWARDED_FOR", False)
 # Roles whose members must use TOTP multi-factor log-in; others may opt in.
-MFA_REQUIRED_ROLES = envlist("RECORDROOM_MFA_REQUIRED_ROLES", ["him_administrator", "privacy_officer"])
+MFA_REQUIRED_ROLES = envlist(
+    "RECORDROOM_MFA_REQUIRED_ROLES", ["him_administrator", "privacy_officer"]
+)

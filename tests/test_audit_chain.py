@@ -25,7 +25,9 @@ def _tamper(sql, params):
             cursor.execute("DROP TRIGGER audit_auditevent_no_delete")
             cursor.execute(sql, params)
         else:
-            cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER audit_auditevent_no_change")
+            cursor.execute(
+                "ALTER TABLE audit_auditevent DISABLE TRIGGER audit_auditevent_no_change"
+            )
             cursor.execute(sql, params)
             cursor.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER audit_auditevent_no_change")
 

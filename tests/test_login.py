@@ -117,12 +117,14 @@ def test_an_inactive_user_is_refused(client, personas):
 
 def test_next_is_followed_only_within_the_site(client, personas):
     response = client.post(
-        "/accounts/login/?next=https://evil.example/", {"username": "tina.tech", "password": "correct-horse-battery-staple-7"}
+        "/accounts/login/?next=https://evil.example/",
+        {"username": "tina.tech", "password": "correct-horse-battery-staple-7"},
     )
     assert response["Location"] == "/"
     client.logout()
     response = client.post(
-        "/accounts/login/?next=/accounts/security/", {"username": "tina.tech", "password": "correct-horse-battery-staple-7"}
+        "/accounts/login/?next=/accounts/security/",
+        {"username": "tina.tech", "password": "correct-horse-battery-staple-7"},
     )
     assert response["Location"] == "/accounts/security/"
 
@@ -144,10 +146,16 @@ def test_every_page_requires_login(client, db):
         assert response["Location"].startswith("/accounts/login/")
 
 
-@pytest.mark.parametrize("hostile", [
-    "' OR '1'='1' --", "<script>alert(1)</script>", "admin'; DROP TABLE accounts_user; --",
-    "\x00\x01", "😀" * 200,
-])
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "' OR '1'='1' --",
+        "<script>alert(1)</script>",
+        "admin'; DROP TABLE accounts_user; --",
+        "\x00\x01",
+        "😀" * 200,
+    ],
+)
 def test_hostile_user_names_are_refused_cleanly(client, personas, hostile, audit_rows):
     response = _post_login(client, hostile, "anything-at-all")
     assert response.status_code == 400

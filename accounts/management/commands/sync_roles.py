@@ -8,4 +8,6 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         counts = sync_roles()
-        self.stdout.write(f"Synced {counts['roles']} roles and {counts['permissions']} permissions.")
+        self.stdout.write(
+            f"Synced {counts['roles']} roles and {counts['permissions']} permissions."
+        )

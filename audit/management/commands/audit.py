@@ -23,4 +23,6 @@ class Command(BaseCommand):
                     f"Audit trail BROKEN at row {result.broken_seq}: {result.problem} "
                     f"({result.rows_checked} rows before it are intact)."
                 )
-            self.stdout.write(self.style.SUCCESS(f"Audit trail intact: {result.rows_checked} rows verified."))
+            self.stdout.write(
+                self.style.SUCCESS(f"Audit trail intact: {result.rows_checked} rows verified.")
+            )

@@ -11,6 +11,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, quiet_logins=False, **options):
         created = sum(1 for _, was_created in load_demo_users() if was_created)
-        self.stdout.write(f"Demo users: {created} created, {len(DEMO_USERS) - created} already there.")
+        self.stdout.write(
+            f"Demo users: {created} created, {len(DEMO_USERS) - created} already there."
+        )
         if not quiet_logins:
             self.stdout.write(login_table())
