@@ -130,22 +130,22 @@ class TrailGenerator:
         self.rows = rows
         self.rng = random.Random(seed)
         rng = self.rng
-        self.users = users
         self.user_cum = _zipf_cum_weights(len(users), 1.0)
-        self.user_role = {}
-        self.user_ip = {}
-        self.user_agent = {}
         role_cum = []
         acc = 0.0
         for _, share, _ in ROLE_MIX:
             acc += share
             role_cum.append(acc)
+        # (pk, username, role, purpose, workstation address, browser) per member of staff
+        self.staff = []
         for user in users:
             role, _, purpose = ROLE_MIX[min(bisect.bisect(role_cum, rng.random()), 4)]
-            self.user_role[user.pk] = (role, purpose)
-            self.user_ip[user.pk] = f"10.{rng.randrange(16, 32)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
-            self.user_agent[user.pk] = rng.choice(USER_AGENTS)
+            address = f"10.{rng.randrange(16, 32)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+            self.staff.append(
+                (user.pk, user.username, role, purpose, address, rng.choice(USER_AGENTS))
+            )
         self.patients = [_uuid(rng) for _ in range(PATIENTS)]
+        self.patient_text = {patient: str(patient) for patient in self.patients}
         self.patient_cum = _zipf_cum_weights(PATIENTS, 0.6)
         self.action_names = list(ACTIONS)
         self.action_cum = []
@@ -167,15 +167,19 @@ class TrailGenerator:
 
     def batch(self, size: int) -> list[tuple]:
         rng = self.rng
-        users = rng.choices(self.users, cum_weights=self.user_cum, k=size)
+        staff = rng.choices(self.staff, cum_weights=self.user_cum, k=size)
         patients = rng.choices(self.patients, cum_weights=self.patient_cum, k=size)
         actions = rng.choices(self.action_names, cum_weights=self.action_cum, k=size)
         event = self.event
         out = []
-        for user, patient, action in zip(users, patients, actions, strict=True):
+        per_user = self.per_user
+        per_patient = self.per_patient
+        start = self.start
+        mean_gap_us = self.mean_gap_us
+        for member, patient, action in zip(staff, patients, actions, strict=True):
             self.seq += 1
-            self.t_us += max(1, int(rng.expovariate(1.0) * self.mean_gap_us))
-            role, purpose = self.user_role[user.pk]
+            self.t_us += max(1, int(rng.expovariate(1.0) * mean_gap_us))
+            actor_id, username, role, purpose, address, agent = member
             outcome = "allowed"
             reason = ""
             detail: dict = {}
@@ -183,8 +187,6 @@ class TrailGenerator:
             object_id = ""
             path = ""
             patient_id = None
-            actor_id = user.pk
-            username = user.username
             if action in PATIENT_ACTIONS:
                 patient_id = patient
                 if action == "view" and rng.random() < 0.5:
@@ -193,8 +195,8 @@ class TrailGenerator:
                     path = f"/documents/{object_id}/"
                 else:
                     object_type = "patients.patient"
-                    object_id = str(patient)
-                    path = f"/patients/{patient}/"
+                    object_id = self.patient_text[patient]
+                    path = f"/patients/{object_id}/"
                 if rng.random() < DENIED_SHARE:
                     outcome = "denied"
                     reason = "lacks permission patients.view_clinical"
@@ -218,7 +220,7 @@ class TrailGenerator:
             else:
                 purpose_used = purpose
             event.seq = self.seq
-            event.occurred_at = self.start + dt.timedelta(microseconds=self.t_us)
+            event.occurred_at = start + dt.timedelta(microseconds=self.t_us)
             event.actor_id = actor_id
             event.actor_username = username
             event.actor_roles = role if actor_id else ""
@@ -230,8 +232,8 @@ class TrailGenerator:
             event.object_id = object_id
             event.reason = reason
             event.detail = detail
-            event.client_ip = self.user_ip[user.pk]
-            event.user_agent = self.user_agent[user.pk]
+            event.client_ip = address
+            event.user_agent = agent
             event.path = path
             event.prev_hash = self.prev_hash
             row_hash = event.compute_hash()
@@ -258,11 +260,11 @@ class TrailGenerator:
                 )
             )
             self.prev_hash = row_hash
-            self.per_user[username] += 1
-            if self.per_user[username] == 100:
+            per_user[username] += 1
+            if per_user[username] == 100:
                 self.user_sample_seq[username] = self.seq
             if patient_id is not None:
-                self.per_patient[patient_id] += 1
+                per_patient[patient_id] += 1
         return out
 
 
@@ -443,7 +445,8 @@ def run_benchmark(args) -> dict:
     ranked_users = generator.per_user.most_common()
     typical_user, typical_count = ranked_users[len(ranked_users) // 2]
     busiest_patient, patient_count = generator.per_patient.most_common(1)[0]
-    typical_patient = generator.patients[len(generator.patients) // 2]
+    ranked_patients = generator.per_patient.most_common()
+    typical_patient, typical_patient_count = ranked_patients[len(ranked_patients) // 2]
     week_start = (generator.start + SPAN / 2).date()
     week = (week_start, week_start + dt.timedelta(days=6))
     month = (week_start, week_start + dt.timedelta(days=30))
@@ -460,7 +463,7 @@ def run_benchmark(args) -> dict:
             None,
         ),
         (
-            f"patient, typical ({generator.per_patient[typical_patient]:,} rows)",
+            f"patient, typical ({typical_patient_count:,} rows)",
             TrailFilter(patient_id=typical_patient),
             None,
         ),

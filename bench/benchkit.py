@@ -153,6 +153,7 @@ def machine_info() -> dict[str, object]:
         else:
             cursor.execute("show server_version")
         info["database_version"] = cursor.fetchone()[0]
+    info["load_average"] = [round(x, 2) for x in os.getloadavg()]
     try:
         with open("/proc/meminfo") as meminfo:
             total_kb = int(meminfo.readline().split()[1])

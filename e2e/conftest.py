@@ -22,7 +22,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-DEMO_PASSWORD = "recordroom-demo-2026"  # the published demo password (recordroom/demo.py)
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
@@ -96,6 +95,9 @@ def live_server_url(server_env, tmp_path_factory):
     """Base URL of a migrated RecordRoom with the demo users, stopped at the end."""
     root = _root_conftest()
     root.run_recordroom(server_env, "migrate", "--no-input", "-v", "0")
+    # As `make run` does: production's manifest storage needs collected files (and
+    # RECORDROOM_STATIC_FROM_APPS alone leaves {% static %} without a manifest).
+    root.run_recordroom(server_env, "collectstatic", "--no-input", "-v", "0")
     root.run_recordroom(server_env, "demo")
     port = _free_port()
     base = f"http://127.0.0.1:{port}"

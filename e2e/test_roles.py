@@ -123,6 +123,17 @@ def test_privacy_officer_enrols_mfa_and_finds_the_refusal_in_the_audit_trail(new
     expect(newest.nth(9)).to_have_text("127.0.0.1")
     expect(page.locator("#trail-results .count")).to_contain_text(f"{count} event")
 
+    # Reading the trail is itself on the trail.
+    page.get_by_label("User name").fill("privacy")
+    page.locator("select[name=action]").select_option("search")
+    page.locator("select[name=outcome]").select_option("")
+    page.get_by_role("button", name="Search").click()
+    expect(page).to_have_url(re.compile(r"username=privacy.*action=search.*outcome=(&|$)"))
+    own = page.locator("#trail tbody tr").first.locator("td")
+    expect(own.nth(3)).to_have_text("Search")
+    expect(own.nth(4)).to_have_text("Allowed")
+    expect(own.nth(7)).to_contain_text("audit.trail")
+
     sign_out(page)
 
 

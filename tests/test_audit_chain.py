@@ -25,11 +25,10 @@ def _tamper(sql, params):
             cursor.execute("DROP TRIGGER audit_auditevent_no_delete")
             cursor.execute(sql, params)
         else:
-            cursor.execute(
-                "ALTER TABLE audit_auditevent DISABLE TRIGGER audit_auditevent_no_change"
-            )
+            # A superuser session can switch ordinary triggers off for itself.
+            cursor.execute("SET session_replication_role = replica")
             cursor.execute(sql, params)
-            cursor.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER audit_auditevent_no_change")
+            cursor.execute("SET session_replication_role = origin")
 
 
 @pytest.mark.django_db

@@ -42,7 +42,7 @@ def _run(statements_by_vendor):
                 "RecordRoom supports SQLite and PostgreSQL."
             )
         for statement in statements:
-            schema_editor.execute(statement)
+            schema_editor.execute(statement, params=None)
 
     return run
 
