@@ -88,3 +88,20 @@ class PasswordChangeForm(forms.Form):
         if data.get("new_password") != data.get("confirm_password"):
             self.add_error("confirm_password", "The two new passwords differ.")
         return data
+
+
+class ConfirmPasswordForm(forms.Form):
+    password = forms.CharField(
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password", "autofocus": True}),
+    )
+
+    def __init__(self, user, *args, **kwargs):
+        self.user = user
+        super().__init__(*args, **kwargs)
+
+    def clean_password(self):
+        value = self.cleaned_data["password"]
+        if not self.user.check_password(value):
+            raise forms.ValidationError("That is not your password.")
+        return value

@@ -6,6 +6,7 @@ app_name = "accounts"
 urlpatterns = [
     path("login/", views.login_view, name="login"),
     path("mfa/", views.mfa_view, name="mfa"),
+    path("confirm-password/", views.confirm_password_view, name="confirm_password"),
     path("logout/", views.logout_view, name="logout"),
     path("security/", views.security_view, name="security"),
     path("security/enrol-mfa/", views.enrol_mfa_view, name="enrol_mfa"),

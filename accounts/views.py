@@ -7,8 +7,17 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from accounts import access, actions, auth
-from accounts.forms import LoginForm, PasswordChangeForm, TokenForm, UserCreateForm, UserEditForm
+from accounts.forms import (
+    ConfirmPasswordForm,
+    LoginForm,
+    PasswordChangeForm,
+    TokenForm,
+    UserCreateForm,
+    UserEditForm,
+)
+from accounts.permissions import AccountsPermission
 from accounts.roles import role_codes
+from accounts.sudo import grant_sudo, sudo_required
 from audit.actions import record_event
 from audit.models import Action, Outcome, Purpose
 
@@ -73,6 +82,34 @@ def _enrolment_context(device) -> dict:
     }
 
 
+def confirm_password_view(request):
+    """Ask for the password again before a sensitive action."""
+    form = ConfirmPasswordForm(request.user, request.POST if request.method == "POST" else None)
+    if request.method == "POST":
+        if form.is_valid():
+            grant_sudo(request)
+            record_event(
+                request.user,
+                Action.SECURITY,
+                purpose=Purpose.SECURITY,
+                reason="password confirmed for a sensitive action",
+            )
+            return redirect(_next_url(request))
+        record_event(
+            request.user,
+            Action.SECURITY,
+            outcome=Outcome.DENIED,
+            purpose=Purpose.SECURITY,
+            reason="wrong password at confirmation",
+        )
+    return render(
+        request,
+        "accounts/confirm_password.html",
+        {"form": form, "next": _next_url(request)},
+        status=400 if form.errors else 200,
+    )
+
+
 @require_POST
 def logout_view(request):
     actions.do_record_logout(request.user)
@@ -116,8 +153,8 @@ def user_list_view(request):
     return render(request, "accounts/user_list.html", {"users": users})
 
 
+@sudo_required(AccountsPermission.MANAGE_USERS)
 def user_create_view(request):
-    access.require_permission(request.user, "accounts.manage_users", object_type="accounts.user")
     form = UserCreateForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -144,6 +181,7 @@ def user_create_view(request):
     )
 
 
+@sudo_required(AccountsPermission.MANAGE_USERS)
 def user_detail_view(request, public_id):
     user = access.access_user(request.user, public_id, write=True)
     initial = {
@@ -173,6 +211,7 @@ def user_detail_view(request, public_id):
 
 
 @require_POST
+@sudo_required(AccountsPermission.MANAGE_USERS)
 def user_unlock_view(request, public_id):
     user = access.access_user(request.user, public_id, write=True)
     actions.do_unlock_user(user, acting_user=request.user)
@@ -181,6 +220,7 @@ def user_unlock_view(request, public_id):
 
 
 @require_POST
+@sudo_required(AccountsPermission.MANAGE_USERS)
 def user_reset_mfa_view(request, public_id):
     user = access.access_user(request.user, public_id, write=True)
     actions.do_reset_mfa(user, acting_user=request.user)

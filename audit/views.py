@@ -4,8 +4,11 @@ from django.http import StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
+from accounts.sudo import sudo_required
 from audit import access
 from audit.forms import TrailSearchForm
+from audit.models import Action
+from audit.permissions import AuditPermission
 
 CSV_COLUMNS = [
     "seq",
@@ -59,6 +62,7 @@ class _Echo:
         return value
 
 
+@sudo_required(AuditPermission.EXPORT_TRAIL, action=Action.EXPORT)
 def trail_export_view(request):
     form = TrailSearchForm(request.GET or None)
     filters = _filters(form) if request.GET and form.is_valid() else access.TrailFilter()

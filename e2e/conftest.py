@@ -87,7 +87,13 @@ def server_env(tmp_path_factory):
         env["DATABASE_URL"] = url
     else:
         env.pop("DATABASE_URL", None)
-    return env
+    yield env
+    if url:  # the server has stopped by now (live_server_url depends on this fixture)
+        import psycopg
+
+        name = url.rsplit("/", 1)[1]
+        with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")

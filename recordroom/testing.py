@@ -51,3 +51,23 @@ def create_personas() -> Personas:
         integration=make_user("engine", Role.INTEGRATION),
         no_role=make_user("nora.norole"),
     )
+
+
+def sign_in(client, user, *, sudo: bool = False):
+    """Sign a persona in as if it had passed the password and second-factor steps (and,
+    with ``sudo``, confirmed its password for sensitive actions)."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from accounts.sudo import SUDO_KEY
+    from recordroom import clock
+
+    client.force_login(user)
+    device, _ = TOTPDevice.objects.get_or_create(
+        user=user, confirmed=True, defaults={"name": "authenticator app"}
+    )
+    session = client.session
+    session["otp_device_id"] = device.persistent_id
+    if sudo:
+        session[SUDO_KEY] = clock.now().timestamp() + 3600
+    session.save()
+    return client

@@ -1,19 +1,11 @@
 """The workflow API: authentication, role checks and audit."""
 
 import pytest
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.models import Action, Outcome
+from recordroom.testing import sign_in
 
 pytestmark = pytest.mark.django_db
-
-
-def _verified(client, user):
-    client.force_login(user)
-    device = TOTPDevice.objects.create(user=user, name="app", confirmed=True)
-    session = client.session
-    session["otp_device_id"] = device.persistent_id
-    session.save()
 
 
 def test_it_requires_authentication(client):
@@ -30,7 +22,7 @@ def test_me_names_the_user_and_roles(client, personas):
 
 
 def test_the_privacy_officer_searches_the_trail(client, personas, audit_rows):
-    _verified(client, personas.privacy_officer)
+    sign_in(client, personas.privacy_officer)
     response = client.get("/api/audit/events", {"action": "search", "limit": 5})
     assert response.status_code == 200
     assert set(response.json()) == {"count", "count_capped", "older_than", "events"}
@@ -46,7 +38,7 @@ def test_it_denies_other_roles_and_audits(client, personas, audit_rows):
 
 
 def test_bad_parameters_get_a_clear_error(client, personas):
-    _verified(client, personas.privacy_officer)
+    sign_in(client, personas.privacy_officer)
     response = client.get("/api/audit/events", {"date_from": "yesterday", "limit": 5})
     assert response.status_code == 422
     assert "date_from" in response.content.decode()

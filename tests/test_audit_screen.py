@@ -6,10 +6,10 @@ import uuid
 
 import pytest
 import time_machine
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.actions import record_event
 from audit.models import Action, Outcome
+from recordroom.testing import sign_in
 
 pytestmark = pytest.mark.django_db
 PATIENT = uuid.UUID("6f1c1d1e-0000-4000-8000-000000000001")
@@ -17,12 +17,7 @@ PATIENT = uuid.UUID("6f1c1d1e-0000-4000-8000-000000000001")
 
 @pytest.fixture
 def officer_client(client, personas):
-    client.force_login(personas.privacy_officer)
-    device = TOTPDevice.objects.create(user=personas.privacy_officer, name="app", confirmed=True)
-    session = client.session
-    session["otp_device_id"] = device.persistent_id
-    session.save()
-    return client
+    return sign_in(client, personas.privacy_officer, sudo=True)
 
 
 @pytest.fixture

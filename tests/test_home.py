@@ -1,19 +1,11 @@
 """Each role's home page and navigation."""
 
 import pytest
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.models import Action, Outcome
+from recordroom.testing import sign_in
 
 pytestmark = pytest.mark.django_db
-
-
-def _sign_in(client, user):
-    client.force_login(user)
-    device = TOTPDevice.objects.create(user=user, name="app", confirmed=True)
-    session = client.session
-    session["otp_device_id"] = device.persistent_id
-    session.save()
 
 
 def _nav(response):
@@ -37,7 +29,7 @@ def _nav(response):
     ],
 )
 def test_each_role_sees_its_navigation_and_work(client, personas, persona, nav, panel):
-    _sign_in(client, getattr(personas, persona))
+    sign_in(client, getattr(personas, persona))
     response = client.get("/")
     assert response.status_code == 200
     assert _nav(response) == nav
@@ -48,7 +40,7 @@ def test_the_privacy_officer_sees_recent_refusals(client, personas):
     client.force_login(personas.coder)
     client.get("/audit/")
     client.logout()
-    _sign_in(client, personas.privacy_officer)
+    sign_in(client, personas.privacy_officer)
     response = client.get("/")
     assert b"cora.coder" in response.content
 
@@ -56,7 +48,7 @@ def test_the_privacy_officer_sees_recent_refusals(client, personas):
 def test_the_administrator_sees_locked_accounts(client, personas, settings):
     settings.LOCKOUT_THRESHOLD = 1
     client.post("/accounts/login/", {"username": "cora.coder", "password": "wrong-password-1"})
-    _sign_in(client, personas.administrator)
+    sign_in(client, personas.administrator)
     assert b"cora.coder" in client.get("/").content
 
 

@@ -5,6 +5,7 @@ from django.contrib.auth import get_user_model
 
 from accounts.roles import role_codes
 from audit.models import Action, Outcome
+from recordroom.testing import sign_in
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -22,15 +23,7 @@ NEW_USER = {
 
 @pytest.fixture
 def admin_client(client, personas):
-    client.force_login(personas.administrator)
-    session = client.session
-    # The administrator passed the second factor in this session.
-    from django_otp.plugins.otp_totp.models import TOTPDevice
-
-    device = TOTPDevice.objects.create(user=personas.administrator, name="app", confirmed=True)
-    session["otp_device_id"] = device.persistent_id
-    session.save()
-    return client
+    return sign_in(client, personas.administrator, sudo=True)
 
 
 def test_an_administrator_creates_a_user_with_roles(admin_client, audit_rows):
@@ -148,13 +141,7 @@ def test_it_denies_other_roles_and_audits(client, personas, persona, audit_rows)
 
 
 def test_the_privacy_officer_sees_users_but_cannot_change_them(client, personas):
-    client.force_login(personas.privacy_officer)
-    from django_otp.plugins.otp_totp.models import TOTPDevice
-
-    device = TOTPDevice.objects.create(user=personas.privacy_officer, name="app", confirmed=True)
-    session = client.session
-    session["otp_device_id"] = device.persistent_id
-    session.save()
+    sign_in(client, personas.privacy_officer, sudo=True)
     assert client.get("/accounts/users/").status_code == 200
     assert client.get(f"/accounts/users/{personas.coder.public_id}/").status_code == 403
 
@@ -195,3 +182,36 @@ def test_a_wrong_current_password_is_refused(client, personas, login):
     assert response.status_code == 400
     personas.coder.refresh_from_db()
     assert personas.coder.check_password("correct-horse-battery-staple-7")
+
+
+def test_user_administration_asks_for_the_password_again(client, personas, audit_rows):
+    sign_in(client, personas.administrator)
+    response = client.get("/accounts/users/new/")
+    assert response.status_code == 302
+    assert response["Location"].startswith(
+        "/accounts/confirm-password/?next=%2Faccounts%2Fusers%2Fnew%2F"
+    )
+    wrong = client.post(
+        "/accounts/confirm-password/", {"password": "nope", "next": "/accounts/users/new/"}
+    )
+    assert wrong.status_code == 400
+    assert audit_rows(action=Action.SECURITY, outcome=Outcome.DENIED)
+    right = client.post(
+        "/accounts/confirm-password/",
+        {"password": "correct-horse-battery-staple-7", "next": "/accounts/users/new/"},
+    )
+    assert right["Location"] == "/accounts/users/new/"
+    assert client.get("/accounts/users/new/").status_code == 200
+
+
+def test_password_confirmation_expires(client, personas, settings):
+    import time_machine
+
+    settings.SUDO_MINUTES = 10
+    settings.SESSION_IDLE_MINUTES = 60
+    with time_machine.travel("2026-04-01 09:00Z", tick=False):
+        sign_in(client, personas.administrator)
+        client.post("/accounts/confirm-password/", {"password": "correct-horse-battery-staple-7"})
+        assert client.get("/accounts/users/new/").status_code == 200
+    with time_machine.travel("2026-04-01 09:11Z", tick=False):
+        assert client.get("/accounts/users/new/").status_code == 302
