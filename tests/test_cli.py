@@ -45,3 +45,42 @@ def test_tasks_run_immediately_in_tests():
     result = verify_audit_trail.enqueue()
     assert result.status == "SUCCESSFUL"
     assert result.return_value["ok"] is True
+
+
+def test_add_user_creates_an_audited_account_and_refuses_bad_input(isolated_env, tmp_path):
+    run_recordroom(isolated_env, "migrate", "--no-input", "-v", "0")
+    secret = tmp_path / "pw"
+    secret.write_text("a-long-and-unusual-passphrase\n")
+    ok = run_recordroom(
+        isolated_env,
+        "add-user",
+        "jdoe",
+        "--role",
+        "him_administrator",
+        "--first-name",
+        "Jane",
+        "--last-name",
+        "Doe",
+        "--password-file",
+        str(secret),
+    )
+    assert "Created jdoe (him_administrator)" in ok.stdout
+    secret.write_text("123")
+    weak = run_recordroom(
+        isolated_env,
+        "add-user",
+        "weak",
+        "--role",
+        "coder",
+        "--first-name",
+        "W",
+        "--last-name",
+        "X",
+        "--password-file",
+        str(secret),
+        check=False,
+    )
+    assert weak.returncode != 0
+    assert "too short" in weak.stderr
+    verify = run_recordroom(isolated_env, "audit", "verify")
+    assert "intact: 1 rows" in verify.stdout
