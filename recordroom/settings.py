@@ -162,6 +162,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+# Serve straight from the apps' static folders when collectstatic has not run (tests).
+STATIC_FROM_APPS = DEBUG or TESTING or envbool("RECORDROOM_STATIC_FROM_APPS", False)
 STATIC_ROOT = DATA_DIR / "staticfiles"
 STORAGES = {
     "default": {
@@ -171,13 +173,12 @@ STORAGES = {
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
-            if DEBUG or TESTING
+            if STATIC_FROM_APPS
             else "whitenoise.storage.CompressedManifestStaticFilesStorage"
         )
     },
 }
-# Serve straight from the apps' static folders when collectstatic has not run (tests).
-WHITENOISE_USE_FINDERS = DEBUG or TESTING or envbool("RECORDROOM_STATIC_FROM_APPS", False)
+WHITENOISE_USE_FINDERS = STATIC_FROM_APPS
 
 # Background work: django-tasks with the database backend; immediate in tests.
 TASKS = {
