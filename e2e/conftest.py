@@ -8,7 +8,6 @@ touch the ORM, so they need no `db` fixture.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import socket
@@ -20,6 +19,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from recordroom.testing import run_recordroom, subprocess_env
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -34,18 +35,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SCREENSHOT_NAMES = {"login", "home-technician", "home-privacy-officer", "audit-trail"}
-
-
-def _root_conftest():
-    """The repository's root conftest.py as a module. `from conftest import ...` cannot
-    work here: this file is itself imported as `conftest`."""
-    name = "_recordroom_root_conftest"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "conftest.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 
 def _free_port() -> int:
@@ -74,19 +63,8 @@ def _wait_healthy(url: str, server: subprocess.Popen, log: Path, timeout: float 
 @pytest.fixture(scope="session")
 def server_env(tmp_path_factory):
     """Like the root `isolated_env`, but for the whole session."""
-    root = _root_conftest()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
-    env.update(
-        RECORDROOM_DATA_DIR=str(tmp_path_factory.mktemp("e2e-server") / "var"),
-        RECORDROOM_HTTPS="false",
-        RECORDROOM_STATIC_FROM_APPS="true",
-        PYTHONUNBUFFERED="1",
-    )
-    url = root._fresh_database_url()
-    if url:
-        env["DATABASE_URL"] = url
-    else:
-        env.pop("DATABASE_URL", None)
+    env = subprocess_env(tmp_path_factory.mktemp("e2e-server"))
+    url = env.get("DATABASE_URL") if os.environ.get("DATABASE_URL") else None
     yield env
     if url:  # the server has stopped by now (live_server_url depends on this fixture)
         import psycopg
@@ -99,12 +77,11 @@ def server_env(tmp_path_factory):
 @pytest.fixture(scope="session")
 def live_server_url(server_env, tmp_path_factory):
     """Base URL of a migrated RecordRoom with the demo users, stopped at the end."""
-    root = _root_conftest()
-    root.run_recordroom(server_env, "migrate", "--no-input", "-v", "0")
+    run_recordroom(server_env, "migrate", "--no-input", "-v", "0")
     # As `make run` does: production's manifest storage needs collected files (and
     # RECORDROOM_STATIC_FROM_APPS alone leaves {% static %} without a manifest).
-    root.run_recordroom(server_env, "collectstatic", "--no-input", "-v", "0")
-    root.run_recordroom(server_env, "demo")
+    run_recordroom(server_env, "collectstatic", "--no-input", "-v", "0")
+    run_recordroom(server_env, "demo")
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     log = tmp_path_factory.mktemp("e2e-log") / "server.log"

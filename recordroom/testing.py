@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -71,3 +76,51 @@ def sign_in(client, user, *, sudo: bool = False):
         session[SUDO_KEY] = clock.now().timestamp() + 3600
     session.save()
     return client
+
+
+# --- subprocesses with a database of their own ----------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def fresh_database_url() -> str | None:
+    """A new, empty PostgreSQL database beside the test cluster, or None on SQLite."""
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        return None
+    import psycopg
+
+    name = f"rr_sub_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return url.rsplit("/", 1)[0] + "/" + name
+
+
+def subprocess_env(tmp_path: Path) -> dict[str, str]:
+    """Environment for a `recordroom` subprocess with a database of its own (a temporary
+    SQLite file, or a new PostgreSQL database when the suite runs on PostgreSQL)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    env.update(
+        RECORDROOM_DATA_DIR=str(tmp_path / "var"),
+        RECORDROOM_HTTPS="false",
+        RECORDROOM_STATIC_FROM_APPS="true",
+        PYTHONUNBUFFERED="1",
+    )
+    url = fresh_database_url()
+    if url:
+        env["DATABASE_URL"] = url
+    else:
+        env.pop("DATABASE_URL", None)
+    return env
+
+
+def run_recordroom(env, *args, check=True, timeout=180):
+    return subprocess.run(  # noqa: S603 - our own console script
+        [str(Path(sys.executable).with_name("recordroom")), *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=check,
+    )

@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import run_recordroom
+from recordroom.testing import run_recordroom
 
 
 def test_the_console_script_migrates_loads_the_demo_once_and_verifies(isolated_env):

@@ -5,8 +5,8 @@ import stat
 
 import pytest
 
-from conftest import run_recordroom
 from recordroom import env
+from recordroom.testing import run_recordroom
 
 
 def test_booleans_are_parsed_strictly(monkeypatch):
