@@ -12,6 +12,9 @@ from django.db import models
 
 from accounts.permissions import AccountsPermission
 from audit.permissions import AuditPermission
+from documents.permissions import DocumentsPermission
+from encounters.permissions import EncountersPermission
+from patients.permissions import PatientsPermission
 
 
 class Role(models.TextChoices):
@@ -26,23 +29,53 @@ class Role(models.TextChoices):
 
 
 # Every permission enum in the project, so sync-roles knows them all.
-PERMISSION_ENUMS: list[type[models.TextChoices]] = [AccountsPermission, AuditPermission]
+PERMISSION_ENUMS: list[type[models.TextChoices]] = [
+    AccountsPermission,
+    AuditPermission,
+    PatientsPermission,
+    EncountersPermission,
+    DocumentsPermission,
+]
+
+P = PatientsPermission
+D = DocumentsPermission
+_READ_RECORD = {P.READ_DEMOGRAPHICS, P.READ_CLINICAL, P.BREAK_THE_GLASS}
 
 ROLE_PERMISSIONS: dict[Role, set[str]] = {
-    Role.HIM_TECHNICIAN: set(),
+    Role.HIM_TECHNICIAN: {
+        *_READ_RECORD,
+        P.REGISTER,
+        P.UPDATE_DEMOGRAPHICS,
+        EncountersPermission.MANAGE,
+        D.FILE,
+    },
     Role.HIM_ADMINISTRATOR: {
         AccountsPermission.MANAGE_USERS,
         AccountsPermission.VIEW_USERS,
         AuditPermission.VERIFY_TRAIL,
+        *_READ_RECORD,
+        P.REGISTER,
+        P.UPDATE_DEMOGRAPHICS,
+        P.VIEW_NATIONAL_ID,
+        P.MANAGE_RESTRICTIONS,
+        EncountersPermission.MANAGE,
+        D.FILE,
+        D.MARK_IN_ERROR,
+        D.VIEW_ENTERED_IN_ERROR,
     },
-    Role.CODER: set(),
-    Role.ROI_SPECIALIST: set(),
-    Role.CLINICIAN: set(),
+    Role.CODER: {*_READ_RECORD},
+    Role.ROI_SPECIALIST: {*_READ_RECORD, P.VIEW_NATIONAL_ID},
+    Role.CLINICIAN: {*_READ_RECORD, D.AUTHOR, D.READ_SENSITIVE},
     Role.PRIVACY_OFFICER: {
         AccountsPermission.VIEW_USERS,
         AuditPermission.VIEW_TRAIL,
         AuditPermission.EXPORT_TRAIL,
         AuditPermission.VERIFY_TRAIL,
+        P.READ_DEMOGRAPHICS,
+        P.MANAGE_RESTRICTIONS,
+        P.REVIEW_BREAK_THE_GLASS,
+        P.BREAK_THE_GLASS,
+        D.VIEW_ENTERED_IN_ERROR,
     },
     Role.PATIENT: set(),
     Role.INTEGRATION: set(),

@@ -98,6 +98,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="run ANALYZE on SQLite after loading (RecordRoom does not by itself)",
     )
     parser.add_argument("--explain", action="store_true", help="print each query's plan")
+    parser.add_argument(
+        "--proposed",
+        action="store_true",
+        help="after timing as is, apply bench/proposals.py to this database and time again",
+    )
     parser.add_argument("--no-verify", action="store_true", help="skip the chain walk")
     parser.add_argument("--output", help="results file (default bench/results/...json)")
     return parser.parse_args(argv)
@@ -414,51 +419,29 @@ def profile_queries(connection, run) -> list[dict]:
     return out
 
 
-def run_benchmark(args) -> dict:
-    from django.contrib.auth import get_user_model
-    from django.db import connection
-
-    from audit.access import TrailFilter, export_trail, search_trail
-    from audit.actions import record_event
-    from audit.models import AuditEvent
-    from audit.verify import verify_chain
-    from recordroom.testing import make_user
-
-    vendor = connection.vendor
-    print(f"RecordRoom audit-trail benchmark on {vendor}: {args.rows:,} rows")
-    print("generating the trail...")
-    generator, load = generate_trail(args)
-    print(
-        f"  loaded {args.rows:,} rows in {load['seconds']} s ({load['rows_per_s']:,} rows/s; "
-        f"hashing {load['build_hash_s']} s, inserting {load['insert_s']} s)"
-    )
-
-    officer = make_user("po", "privacy_officer")
-    user_model = get_user_model()
-    acting = {"user": officer}
-
-    def fresh_officer():
-        # A request loads its user afresh, so role and permission caches start empty.
-        acting["user"] = user_model.objects.get(pk=officer.pk)
+def define_searches(generator: TrailGenerator, rows: int):
+    """The privacy officer's usual searches, with values picked from the generated trail:
+    the busiest user and patient (worst cases for counting), typical ones, a week and a
+    month a year back (an old range is the hard case for a newest-first page)."""
+    from audit.access import TrailFilter
 
     busiest_user, busiest_count = generator.per_user.most_common(1)[0]
-    ranked_users = generator.per_user.most_common()
-    typical_user, typical_count = ranked_users[len(ranked_users) // 2]
-    busiest_patient, patient_count = generator.per_patient.most_common(1)[0]
-    ranked_patients = generator.per_patient.most_common()
-    typical_patient, typical_patient_count = ranked_patients[len(ranked_patients) // 2]
-    week_start = (generator.start + SPAN / 2).date()
-    week = (week_start, week_start + dt.timedelta(days=6))
-    month = (week_start, week_start + dt.timedelta(days=30))
-    deep_seq = min(1000, args.rows)
-    user_deep_seq = generator.user_sample_seq.get(busiest_user, args.rows)
-
-    searches = [
+    users = generator.per_user.most_common()
+    typical_user, typical_count = users[len(users) // 2]
+    patients = generator.per_patient.most_common()
+    busiest_patient, busiest_patient_count = patients[0]
+    typical_patient, typical_patient_count = patients[len(patients) // 2]
+    day = (generator.start + SPAN / 2).date()
+    week = {"date_from": day, "date_to": day + dt.timedelta(days=6)}
+    month = {"date_from": day, "date_to": day + dt.timedelta(days=30)}
+    deep = min(1000, rows)
+    user_deep = generator.user_sample_seq.get(busiest_user, rows)
+    return [
         ("first page, no filter", TrailFilter(), None),
         (f"username, busiest ({busiest_count:,} rows)", TrailFilter(username=busiest_user), None),
         (f"username, typical ({typical_count:,} rows)", TrailFilter(username=typical_user), None),
         (
-            f"patient, busiest ({patient_count:,} rows)",
+            f"patient, busiest ({busiest_patient_count:,} rows)",
             TrailFilter(patient_id=busiest_patient),
             None,
         ),
@@ -473,40 +456,51 @@ def run_benchmark(args) -> dict:
             None,
         ),
         ("outcome=denied", TrailFilter(outcome="denied"), None),
-        ("one week", TrailFilter(date_from=week[0], date_to=week[1]), None),
+        ("one week", TrailFilter(**week), None),
+        ("one month", TrailFilter(**month), None),
+        ("username busiest + one week", TrailFilter(username=busiest_user, **week), None),
+        ("username typical + one week", TrailFilter(username=typical_user, **week), None),
+        ("outcome=denied + one week", TrailFilter(outcome="denied", **week), None),
+        (f"deep page, no filter (before={deep})", TrailFilter(), deep),
         (
-            "username busiest + one week",
-            TrailFilter(username=busiest_user, date_from=week[0], date_to=week[1]),
-            None,
-        ),
-        (
-            "username typical + one week",
-            TrailFilter(username=typical_user, date_from=week[0], date_to=week[1]),
-            None,
-        ),
-        (f"deep page, no filter (before={deep_seq})", TrailFilter(), deep_seq),
-        (
-            f"deep page, username busiest (before={user_deep_seq})",
+            f"deep page, username busiest (before={user_deep})",
             TrailFilter(username=busiest_user),
-            user_deep_seq,
+            user_deep,
         ),
-    ]
+    ], TrailFilter(username=busiest_user, **month)
 
-    rng = random.Random(args.seed + 1)
-    first_id = AuditEvent.objects.order_by("id").values_list("id", flat=True).first()
-    floor_samples, _ = measure_floor(rng, first_id, args)
-    floor = benchkit.summarize(floor_samples)
-    print(f"floor: AuditEvent.objects.get(pk=...) median {floor['median_ms']} ms")
+
+class Officer:
+    """The privacy officer, loaded afresh before each call as a request would (so role
+    and permission caches start empty), outside the timed part."""
+
+    def __init__(self):
+        from django.contrib.auth import get_user_model
+
+        from recordroom.testing import make_user
+
+        self.model = get_user_model()
+        self.pk = make_user("po", "privacy_officer").pk
+        self.user = None
+        self.reload()
+
+    def reload(self) -> None:
+        self.user = self.model.objects.get(pk=self.pk)
+
+
+def time_searches(args, searches, export_filter, officer: Officer, floor_ms: float) -> dict:
+    from django.db import connection
+
+    from audit.access import export_trail, search_trail
 
     results = []
     for name, filters, before in searches:
 
         def run(filters=filters, before=before):
-            return search_trail(acting["user"], filters, before=before)
+            return search_trail(officer.user, filters, before=before)
 
-        samples, page = benchkit.measure(run, repeat=args.repeat, before_each=fresh_officer)
-        fresh_officer()
-        queries = profile_queries(connection, run)
+        samples, page = benchkit.measure(run, repeat=args.repeat, before_each=officer.reload)
+        officer.reload()
         summary = benchkit.summarize(samples)
         summary.update(
             name=name,
@@ -514,42 +508,103 @@ def run_benchmark(args) -> dict:
             before=before,
             count=page.count,
             count_capped=page.count_capped,
-            page_rows=len(page.events),
-            ratio_to_floor=round(summary["median_ms"] / floor["median_ms"], 1),
-            queries=queries,
+            page_seqs=[event.seq for event in page.events],
+            ratio_to_floor=round(summary["median_ms"] / floor_ms, 1),
+            queries=profile_queries(connection, run),
         )
         results.append(summary)
         print_row(summary)
 
-    export_filter = TrailFilter(username=busiest_user, date_from=month[0], date_to=month[1])
-
     def run_export():
-        return sum(1 for _ in export_trail(acting["user"], export_filter))
+        return sum(1 for _ in export_trail(officer.user, export_filter))
 
-    export_repeat = max(3, args.repeat // 4)
     samples, exported = benchkit.measure(
-        run_export, repeat=export_repeat, warmup=1, before_each=fresh_officer
+        run_export, repeat=max(3, args.repeat // 4), warmup=1, before_each=officer.reload
     )
-    fresh_officer()
+    officer.reload()
     export = benchkit.summarize(samples)
     export.update(
         name=f"CSV export, busiest user, one month ({exported:,} rows)",
         filters=export_filter.as_detail(),
         rows=exported,
         rows_per_s=round(exported / statistics.median(samples)),
-        ratio_to_floor=round(export["median_ms"] / floor["median_ms"], 1),
+        ratio_to_floor=round(export["median_ms"] / floor_ms, 1),
         queries=profile_queries(connection, run_export),
     )
     print_row(export)
+    return {
+        "searches": results,
+        "export": export,
+        "over_goal": [r["name"] for r in results if r["p95_ms"] > GOAL_P95_MS],
+    }
+
+
+def same_answers(before: list[dict], after: list[dict]) -> list[str]:
+    """Searches whose count or page differ between two runs. The newest-first page with
+    no filter is left out: every search appends an event, so it moves between runs."""
+    differ = []
+    for a, b in zip(before, after, strict=True):
+        if not a["filters"] and a["before"] is None:
+            continue
+        if (a["count"], a["page_seqs"]) != (b["count"], b["page_seqs"]):
+            differ.append(a["name"])
+    return differ
+
+
+def run_benchmark(args) -> dict:
+    from django.db import connection
+
+    from audit.actions import record_event
+    from audit.models import AuditEvent
+    from audit.verify import verify_chain
+
+    vendor = connection.vendor
+    print(f"RecordRoom audit-trail benchmark on {vendor}: {args.rows:,} rows")
+    print("generating the trail...")
+    generator, load = generate_trail(args)
+    print(
+        f"  loaded {args.rows:,} rows in {load['seconds']} s ({load['rows_per_s']:,} rows/s; "
+        f"hashing {load['build_hash_s']} s, inserting {load['insert_s']} s)"
+    )
+    officer = Officer()
+    searches, export_filter = define_searches(generator, args.rows)
+
+    rng = random.Random(args.seed + 1)
+    first_id = AuditEvent.objects.order_by("id").values_list("id", flat=True).first()
+    ids = iter([first_id + rng.randrange(args.rows) for _ in range(args.repeat * 5 + 5)])
+    samples, _ = benchkit.measure(
+        lambda: AuditEvent.objects.get(pk=next(ids)), repeat=args.repeat * 5, warmup=5
+    )
+    floor = benchkit.summarize(samples)
+    print(f"floor: AuditEvent.objects.get(pk=...) median {floor['median_ms']} ms\n")
+
+    print(f"{'search (as is)':<56}{'median':>12}{'p95':>14}{'ratio':>14}")
+    as_is = time_searches(args, searches, export_filter, officer, floor["median_ms"])
+    proposed = None
+    if args.proposed:
+        import proposals
+
+        t0 = time.perf_counter()
+        applied = proposals.apply_all(connection)
+        took = time.perf_counter() - t0
+        print(f"\n{'search (with bench/proposals.py)':<56}  applied: {applied} in {took:.1f} s")
+        proposed = time_searches(args, searches, export_filter, officer, floor["median_ms"])
+        proposed["applied"] = applied
+        proposed["apply_s"] = round(took, 2)
+        proposed["answers_differ"] = same_answers(as_is["searches"], proposed["searches"])
+        if proposed["answers_differ"]:
+            print("DIFFERENT ANSWERS with the proposals: " + "; ".join(proposed["answers_differ"]))
+        else:
+            print("  same counts and pages as before the proposals")
 
     def write_one():
-        record_event(acting["user"], "view", purpose="COMPL", object_type="audit.trail")
+        record_event(officer.user, "view", purpose="COMPL", object_type="audit.trail")
 
     samples, _ = benchkit.measure(write_one, repeat=args.repeat)
     audit_write = benchkit.summarize(samples)
     audit_write["ratio_to_floor"] = round(audit_write["median_ms"] / floor["median_ms"], 1)
     print(
-        f"context: one record_event (every search writes one) median "
+        f"\ncontext: one record_event (every search writes one) median "
         f"{audit_write['median_ms']} ms = {audit_write['ratio_to_floor']}x floor"
     )
 
@@ -574,19 +629,18 @@ def run_benchmark(args) -> dict:
         if not outcome.ok:
             raise SystemExit("the synthetic chain does not verify: the generator is wrong")
 
-    slow = [r["name"] for r in results if r["p95_ms"] > GOAL_P95_MS]
     if args.explain:
-        for result in [*results, export]:
-            print(f"\n== {result['name']}")
-            for query in result["queries"]:
-                print(f"-- {query['ms']:.2f} ms  {query['sql'][:200]}")
-                if "plan" in query:
-                    print("   " + query["plan"].replace("\n", "\n   "))
+        print_plans("as is", as_is)
+        if proposed:
+            print_plans("with proposals", proposed)
     print()
-    if slow:
-        print(f"p95 over {GOAL_P95_MS:.0f} ms: " + "; ".join(slow))
-    else:
-        print(f"every search p95 is under {GOAL_P95_MS:.0f} ms")
+    for label, run in (("as is", as_is), ("with proposals", proposed)):
+        if run is None:
+            continue
+        if run["over_goal"]:
+            print(f"{label}: p95 over {GOAL_P95_MS:.0f} ms: " + "; ".join(run["over_goal"]))
+        else:
+            print(f"{label}: every search p95 under {GOAL_P95_MS:.0f} ms")
     return {
         "benchmark": "audit_trail",
         "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -595,29 +649,29 @@ def run_benchmark(args) -> dict:
         "goal_p95_ms": GOAL_P95_MS,
         "load": load,
         "floor": {"what": "AuditEvent.objects.get(pk=...)", **floor},
-        "searches": results,
-        "export": export,
+        "as_is": as_is,
+        "proposed": proposed,
         "audit_write": {"what": "audit.actions.record_event(...)", **audit_write},
         "verify": verify,
-        "over_goal": slow,
     }
 
 
-def measure_floor(rng: random.Random, first_id: int, args) -> tuple[list[float], None]:
-    from audit.models import AuditEvent
-
-    ids = [first_id + rng.randrange(args.rows) for _ in range(args.repeat * 5 + 5)]
-    it = iter(ids)
-    return benchkit.measure(
-        lambda: AuditEvent.objects.get(pk=next(it)), repeat=args.repeat * 5, warmup=5
-    )
+def print_plans(label: str, run: dict) -> None:
+    """The audit-table statements of each search, with their time and plan."""
+    for result in [*run["searches"], run["export"]]:
+        print(f"\n== {label}: {result['name']}")
+        for query in result["queries"]:
+            if "audit_auditevent" not in query["sql"] or "plan" not in query:
+                continue
+            print(f"-- {query['ms']:.2f} ms  {query['sql'][:160]}")
+            print("   " + query["plan"].replace("\n", "\n   "))
 
 
 def print_row(summary: dict) -> None:
     flag = "  <-- over goal" if summary["p95_ms"] > GOAL_P95_MS else ""
     print(
-        f"  {summary['name']:<52} median {summary['median_ms']:>8.2f} ms  "
-        f"p95 {summary['p95_ms']:>8.2f} ms  {summary['ratio_to_floor']:>7.1f}x floor{flag}",
+        f"  {summary['name']:<54}{summary['median_ms']:>9.2f} ms{summary['p95_ms']:>11.2f} ms"
+        f"{summary['ratio_to_floor']:>11.1f}x{flag}",
         flush=True,
     )
 

@@ -32,15 +32,34 @@ DEMO_USERS = [
 ]
 
 
+DEMO_FACILITIES = [
+    ("rrgh", "RecordRoom General Hospital", "RG", 320),
+    ("rrwc", "RecordRoom West Clinic", "WC", 0),
+]
+
+
+def load_demo_facilities():
+    from accounts.models import Facility
+
+    facilities = []
+    for code, name, prefix, beds in DEMO_FACILITIES:
+        facility, _ = Facility.objects.get_or_create(
+            code=code, defaults={"name": name, "mrn_prefix": prefix, "bed_count": beds}
+        )
+        facilities.append(facility)
+    return facilities
+
+
 def load_demo_users() -> list[tuple[DemoUser, bool]]:
     """Create the demo accounts that do not exist yet; returns (user, created)."""
     users = get_user_model().objects
+    facilities = load_demo_facilities()
     result = []
     for demo in DEMO_USERS:
         if users.filter(username=demo.username).exists():
             result.append((demo, False))
             continue
-        do_provision_user(
+        user = do_provision_user(
             username=demo.username,
             first_name=demo.first_name,
             last_name=demo.last_name,
@@ -49,6 +68,7 @@ def load_demo_users() -> list[tuple[DemoUser, bool]]:
             password=DEMO_PASSWORD,
             reason="demo account",
         )
+        user.facilities.set(facilities)
         result.append((demo, True))
     return result
 

@@ -42,6 +42,10 @@ INSTALLED_APPS = [
     "recordroom",
     "accounts",
     "audit",
+    "patients",
+    "encounters",
+    "documents",
+    "clinical",
 ]
 
 MIDDLEWARE = [
@@ -61,6 +65,7 @@ MIDDLEWARE = [
     "accounts.middleware.RoleRequiredMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "patients.middleware.RestrictedRecordMiddleware",
 ]
 
 ROOT_URLCONF = "recordroom.urls"
@@ -212,3 +217,6 @@ TRUST_X_FORWARDED_FOR = envbool("RECORDROOM_TRUST_X_FORWARDED_FOR", False)
 MFA_REQUIRED_ROLES = envlist(
     "RECORDROOM_MFA_REQUIRED_ROLES", ["him_administrator", "privacy_officer"]
 )
+
+# Break-the-glass: how long an emergency access past a restriction lasts.
+BREAK_THE_GLASS_MINUTES = envint("RECORDROOM_BREAK_THE_GLASS_MINUTES", 60)

@@ -33,29 +33,82 @@ def make_user(username: str, *roles: Role | str, password: str = PASSWORD, **fie
 
 @dataclass
 class Personas:
+    facility: object
+    other_facility: object
     technician: object
     administrator: object
     coder: object
     roi_specialist: object
     clinician: object
+    other_clinician: object
     privacy_officer: object
     patient: object
     integration: object
     no_role: object
+    outsider: object
+
+
+def make_facility(code: str = "rrgh", name: str = "RecordRoom General Hospital", **fields):
+    from accounts.models import Facility
+
+    return Facility.objects.create(
+        code=code, name=name, mrn_prefix=fields.pop("mrn_prefix", code[:2].upper()), **fields
+    )
 
 
 def create_personas() -> Personas:
-    return Personas(
-        technician=make_user("tina.tech", Role.HIM_TECHNICIAN),
-        administrator=make_user("adam.admin", Role.HIM_ADMINISTRATOR),
-        coder=make_user("cora.coder", Role.CODER),
-        roi_specialist=make_user("rosa.roi", Role.ROI_SPECIALIST),
-        clinician=make_user("dr.carl", Role.CLINICIAN),
-        privacy_officer=make_user("paula.privacy", Role.PRIVACY_OFFICER),
-        patient=make_user("pete.patient", Role.PATIENT),
-        integration=make_user("engine", Role.INTEGRATION),
-        no_role=make_user("nora.norole"),
+    """Everyone works at the main facility except the outsider (another facility).
+    ``clinician`` is the one who will treat the test patients; ``other_clinician`` does not."""
+    facility = make_facility()
+    other = make_facility("othr", "Other Valley Clinic")
+    people = {
+        "technician": make_user("tina.tech", Role.HIM_TECHNICIAN),
+        "administrator": make_user("adam.admin", Role.HIM_ADMINISTRATOR),
+        "coder": make_user("cora.coder", Role.CODER),
+        "roi_specialist": make_user("rosa.roi", Role.ROI_SPECIALIST),
+        "clinician": make_user("dr.carl", Role.CLINICIAN),
+        "other_clinician": make_user("dr.olga", Role.CLINICIAN),
+        "privacy_officer": make_user("paula.privacy", Role.PRIVACY_OFFICER),
+        "patient": make_user("pete.patient", Role.PATIENT),
+        "integration": make_user("engine", Role.INTEGRATION),
+        "no_role": make_user("nora.norole"),
+    }
+    for user in people.values():
+        user.facilities.add(facility)
+    outsider = make_user("oscar.outsider", Role.HIM_TECHNICIAN)
+    outsider.facilities.add(other)
+    return Personas(facility=facility, other_facility=other, outsider=outsider, **people)
+
+
+def patient_data(**overrides):
+    """A synthetic person's registration data; override any field."""
+    import datetime as dt
+
+    from patients.actions import AddressData, IdentifierData, NameData, PatientData, TelecomData
+
+    name = overrides.pop("name", None) or NameData(
+        family=overrides.pop("family", "Quillfeather"), given=overrides.pop("given", "Marigold"),
+        middle=overrides.pop("middle", "June"),
     )
+    return PatientData(
+        name=name,
+        birth_date=overrides.pop("birth_date", dt.date(1968, 4, 12)),
+        sex_at_birth=overrides.pop("sex_at_birth", "F"),
+        identifiers=overrides.pop("identifiers", [IdentifierData(kind="SS", value="123-45-6789")]),
+        addresses=overrides.pop(
+            "addresses", [AddressData(line1="12 Lantern Way", city="Springfield", state="MA", postal_code="01103")]
+        ),
+        telecoms=overrides.pop("telecoms", [TelecomData(system="phone", value="(413) 555-0142", use="mobile")]),
+        **overrides,
+    )
+
+
+def register_patient(personas: Personas, **overrides):
+    """Register a synthetic patient at the main facility through the real action."""
+    from patients.actions import do_register_patient
+
+    facility = overrides.pop("facility", personas.facility)
+    return do_register_patient(patient_data(**overrides), facility=facility, acting_user=personas.technician)
 
 
 def sign_in(client, user, *, sudo: bool = False):

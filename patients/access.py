@@ -1,0 +1,163 @@
+"""The door to a patient's record. Every read of patient data starts here.
+
+``access_patient`` checks, in order: the permission for what is asked (demographics,
+clinical record, or a change); that the patient belongs to one of the user's
+facilities (otherwise the same 404 as a patient that does not exist); and, for a
+restricted patient (VIP, employee, confidential), a treatment or job relationship or a
+live break-the-glass grant. Refusals are audited before they are raised; an allowed
+access is audited as a view with its purpose.
+"""
+
+from __future__ import annotations
+
+import uuid
+from enum import Enum
+
+from django.http import Http404
+
+from accounts.access import AccessDenied, has_permission, require_permission
+from accounts.roles import role_codes
+from audit.actions import record_event
+from audit.models import Action, Outcome, Purpose
+from patients.models import AccessGrant, IdentifierKind, Patient
+from patients.permissions import PatientsPermission
+from recordroom import clock
+
+
+class Scope(Enum):
+    DEMOGRAPHICS = PatientsPermission.READ_DEMOGRAPHICS
+    CLINICAL = PatientsPermission.READ_CLINICAL
+    UPDATE = PatientsPermission.UPDATE_DEMOGRAPHICS
+
+
+class RestrictedRecord(AccessDenied):
+    """The patient is restricted and the user has no relationship: show the notice and
+    offer break-the-glass."""
+
+    def __init__(self, patient: Patient):
+        super().__init__("restricted record")
+        self.patient = patient
+
+
+def default_purpose(user) -> str:
+    codes = role_codes(user)
+    if "clinician" in codes:
+        return Purpose.TREATMENT
+    if "coder" in codes:
+        return Purpose.PAYMENT
+    if "privacy_officer" in codes:
+        return Purpose.COMPLIANCE
+    return Purpose.OPERATIONS
+
+
+def facility_ids(user) -> set[int]:
+    cached = getattr(user, "_facility_ids", None)
+    if cached is None:
+        cached = user._facility_ids = set(user.facilities.values_list("pk", flat=True))
+    return cached
+
+
+def patients_visible_to(user):
+    """Patients with a medical record number at one of the user's facilities."""
+    return Patient.objects.filter(
+        merged_into__isnull=True,
+        identifiers__kind=IdentifierKind.MRN,
+        identifiers__facility_id__in=facility_ids(user),
+    ).distinct()
+
+
+def in_users_facilities(user, patient: Patient) -> bool:
+    return patient.identifiers.filter(
+        kind=IdentifierKind.MRN, facility_id__in=facility_ids(user)
+    ).exists()
+
+
+def active_grant(user, patient: Patient, *, kinds=None) -> AccessGrant | None:
+    now = clock.now()
+    grants = AccessGrant.objects.filter(user=user, patient=patient).exclude(expires_at__lte=now)
+    if kinds:
+        grants = grants.filter(kind__in=kinds)
+    return grants.order_by("-granted_at").first()
+
+
+def has_treatment_relationship(user, patient: Patient) -> bool:
+    """The user attends one of the patient's encounters, wrote one of their documents,
+    or holds a recorded treatment relationship."""
+    from documents.models import Document
+    from encounters.models import Encounter
+
+    if Encounter.objects.filter(patient=patient, attending=user).exists():
+        return True
+    if Document.objects.filter(patient=patient, author=user).exists():
+        return True
+    return active_grant(user, patient, kinds=[AccessGrant.Kind.TREATMENT]) is not None
+
+
+def may_open_restricted(user, patient: Patient) -> bool:
+    """A relationship that lets the user past a restriction."""
+    if has_permission(user, PatientsPermission.MANAGE_RESTRICTIONS):
+        return True  # the people who keep the restricted list have a standing job duty
+    if active_grant(user, patient) is not None:
+        return True
+    return has_treatment_relationship(user, patient)
+
+
+def _find(public_id) -> Patient | None:
+    try:
+        key = uuid.UUID(str(public_id))
+    except ValueError:
+        return None
+    return Patient.objects.filter(public_id=key).first()
+
+
+def access_patient(
+    user, public_id, *, scope: Scope = Scope.DEMOGRAPHICS, purpose: str = ""
+) -> Patient:
+    purpose = purpose or default_purpose(user)
+    action = Action.UPDATE if scope is Scope.UPDATE else Action.VIEW
+    require_permission(
+        user,
+        scope.value,
+        action=action,
+        purpose=purpose,
+        object_type="patient",
+        object_id=str(public_id)[:64],
+    )
+    patient = _find(public_id)
+    if patient is None or not in_users_facilities(user, patient):
+        record_event(
+            user,
+            action,
+            outcome=Outcome.DENIED,
+            purpose=purpose,
+            object_type="patient",
+            object_id=str(public_id)[:64],
+            reason="no such patient at the user's facilities",
+        )
+        raise Http404("No such patient")
+    if patient.is_restricted and not may_open_restricted(user, patient):
+        record_event(
+            user,
+            action,
+            outcome=Outcome.DENIED,
+            purpose=purpose,
+            patient_id=patient.public_id,
+            object_type="patient",
+            object_id=str(patient.public_id),
+            reason=f"restricted record ({patient.restriction}) without a relationship",
+        )
+        raise RestrictedRecord(patient)
+    grant = active_grant(user, patient, kinds=[AccessGrant.Kind.BREAK_THE_GLASS])
+    record_event(
+        user,
+        action,
+        purpose=purpose,
+        patient_id=patient.public_id,
+        object_type="patient",
+        object_id=str(patient.public_id),
+        detail={
+            "scope": scope.name.lower(),
+            **({"break_the_glass": str(grant.public_id)} if grant else {}),
+        },
+    )
+    return patient
