@@ -220,3 +220,10 @@ MFA_REQUIRED_ROLES = envlist(
 
 # Break-the-glass: how long an emergency access past a restriction lasts.
 BREAK_THE_GLASS_MINUTES = envint("RECORDROOM_BREAK_THE_GLASS_MINUTES", 60)
+
+# The legal record.
+MAX_UPLOAD_MB = envint("RECORDROOM_MAX_UPLOAD_MB", 25)
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = (MAX_UPLOAD_MB + 1) * 1024 * 1024
+# A document entered more than this many hours after the care it records is a late entry.
+LATE_ENTRY_HOURS = envint("RECORDROOM_LATE_ENTRY_HOURS", 24)
