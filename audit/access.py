@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from accounts.access import require_permission
 from audit.actions import record_event
-from audit.models import Action, AuditEvent, Purpose
+from audit.models import Action, AuditChainHead, AuditEvent, Purpose
 from audit.permissions import AuditPermission
 
 COUNT_CAP = 10_000
@@ -34,6 +34,42 @@ def _start_of_day(day: dt.date) -> dt.datetime:
     return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
 
 
+def _seq_bounds(filters: TrailFilter) -> tuple[int | None, int | None]:
+    """Sequence numbers that every event of the date range lies strictly between, so a
+    date filter is served in order by the seq index or any (column, -seq) index instead
+    of sorting the whole range or walking back from the newest event.
+
+    No event is dated more than the chain head's ``max_step_back`` before an event
+    written earlier. So each event written before one dated earlier than
+    ``start - max_step_back`` is dated before ``start``, and each event written after
+    one dated at or after ``end + max_step_back`` is dated at or after ``end``; one probe
+    of the occurred_at index finds each of those two events.
+    """
+    if not (filters.date_from or filters.date_to):
+        return None, None
+    margin = AuditChainHead.objects.filter(pk=1).values_list("max_step_back", flat=True).first()
+    if margin is None:
+        return None, None
+    lower = upper = None
+    if filters.date_from:
+        start = _start_of_day(filters.date_from)
+        lower = (
+            AuditEvent.objects.filter(occurred_at__lt=start - margin)
+            .order_by("-occurred_at")
+            .values_list("seq", flat=True)
+            .first()
+        )
+    if filters.date_to:
+        end = _start_of_day(filters.date_to + dt.timedelta(days=1))
+        upper = (
+            AuditEvent.objects.filter(occurred_at__gte=end + margin)
+            .order_by("occurred_at")
+            .values_list("seq", flat=True)
+            .first()
+        )
+    return lower, upper
+
+
 def _filtered(filters: TrailFilter) -> QuerySet[AuditEvent]:
     events = AuditEvent.objects.all()
     if filters.username:
@@ -50,6 +86,11 @@ def _filtered(filters: TrailFilter) -> QuerySet[AuditEvent]:
         events = events.filter(
             occurred_at__lt=_start_of_day(filters.date_to + dt.timedelta(days=1))
         )
+    lower, upper = _seq_bounds(filters)
+    if lower is not None:
+        events = events.filter(seq__gt=lower)
+    if upper is not None:
+        events = events.filter(seq__lt=upper)
     return events
 
 

@@ -49,9 +49,11 @@ def record_event(
     if fields["actor"] is None and username:
         fields["actor_username"] = username[:150]
     head = AuditChainHead.objects.select_for_update().get(pk=1)
+    # Read inside the lock, so occurred_at follows seq but for the clock stepping back.
+    occurred_at = clock.now()
     event = AuditEvent(
         seq=head.last_seq + 1,
-        occurred_at=clock.now(),
+        occurred_at=occurred_at,
         action=str(action),
         outcome=str(outcome),
         purpose=str(purpose),
@@ -68,5 +70,11 @@ def record_event(
     )
     event.row_hash = event.compute_hash()
     event.save(force_insert=True)
-    AuditChainHead.objects.filter(pk=1).update(last_seq=event.seq, last_hash=event.row_hash)
+    latest = head.max_occurred_at or occurred_at
+    AuditChainHead.objects.filter(pk=1).update(
+        last_seq=event.seq,
+        last_hash=event.row_hash,
+        max_occurred_at=max(latest, occurred_at),
+        max_step_back=max(head.max_step_back, latest - occurred_at),
+    )
     return event

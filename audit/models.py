@@ -9,6 +9,7 @@ made behind the triggers' back is found by ``recordroom audit verify``.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 
@@ -62,10 +63,17 @@ class Purpose(models.TextChoices):
 
 class AuditChainHead(models.Model):
     """One row holding the newest sequence number and hash. Writers lock it, so the
-    chain is appended strictly in order on PostgreSQL as well as SQLite."""
+    chain is appended strictly in order on PostgreSQL as well as SQLite.
+
+    It also keeps the latest ``occurred_at`` so far and the furthest any event has been
+    dated below it (a clock stepped back: an NTP correction, skew between application
+    servers). No event is dated more than ``max_step_back`` before an event written
+    earlier, which lets a date filter bound ``seq`` too (``audit.access``)."""
 
     last_seq = models.BigIntegerField(default=0)
     last_hash = models.CharField(max_length=64, default=GENESIS_HASH)
+    max_occurred_at = models.DateTimeField(null=True, blank=True)
+    max_step_back = models.DurationField(default=dt.timedelta(0))
 
     class Meta:
         db_table = "audit_chainhead"
@@ -105,6 +113,7 @@ class AuditEvent(models.Model):
             models.Index(fields=["actor_username", "-seq"], name="audit_actor_seq"),
             models.Index(fields=["patient_id", "-seq"], name="audit_patient_seq"),
             models.Index(fields=["action", "-seq"], name="audit_action_seq"),
+            models.Index(fields=["action", "outcome", "-seq"], name="audit_action_outcome_seq"),
             models.Index(fields=["outcome", "-seq"], name="audit_outcome_seq"),
         ]
 

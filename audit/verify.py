@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -28,6 +29,8 @@ def verify_chain(
     expected_seq = 1
     checked = 0
     last_seq = 0
+    latest = None
+    step_back = dt.timedelta(0)
     while True:
         rows = list(AuditEvent.objects.filter(seq__gt=last_seq).order_by("seq")[:chunk_size])
         if not rows:
@@ -39,6 +42,10 @@ def verify_chain(
                 return VerifyResult(checked, row.seq, "its link to the previous row does not match")
             if row.compute_hash() != row.row_hash:
                 return VerifyResult(checked, row.seq, "its content does not match its hash")
+            if latest is None or row.occurred_at > latest:
+                latest = row.occurred_at
+            else:
+                step_back = max(step_back, latest - row.occurred_at)
             expected_prev = row.row_hash
             expected_seq += 1
             checked += 1
@@ -52,4 +59,9 @@ def verify_chain(
         )
     if head and checked and head.last_hash != expected_prev:
         return VerifyResult(checked, checked, "the last row's hash differs from the chain head")
+    # Date searches trust the head's bound on the clock; an understated one hides events.
+    if head and head.max_step_back < step_back:
+        return VerifyResult(
+            checked, checked, "the chain head understates how far the clock stepped back"
+        )
     return VerifyResult(checked)

@@ -6,13 +6,17 @@ the app has the change itself; delete this module when both are adopted.
 1. An index on (action, outcome, -seq): "refused chart views" (action and outcome
    together) otherwise walks every denied row through the outcome index and reads the
    table for each to test the action.
-2. Date filters also bound ``seq``: events are appended under the chain-head lock with
-   the clock read inside it, so ``occurred_at`` grows with ``seq`` except for a clock
-   step back (NTP correction, skew between application servers), assumed never more
-   than ``CLOCK_STEP_BACK``. Two index probes on ``occurred_at`` turn the date range
-   into a ``seq`` range that every (column, -seq) index can serve in order; without
-   it a date filter either sorts every event of the range (SQLite) or walks the seq
-   index back from the newest event (PostgreSQL), both linear in the trail's size.
+2. Date filters also bound ``seq``. Events are appended under the chain-head lock with
+   the clock read inside it, so ``occurred_at`` grows with ``seq`` except where the
+   clock steps back (an NTP correction, skew between application servers). Given a
+   bound on that step back, two probes of the ``occurred_at`` index turn a date range
+   into a ``seq`` range that the seq index and every (column, -seq) index serve in
+   order; without it a date filter either sorts every event of the range (SQLite) or
+   walks the seq index back from the newest event (PostgreSQL), both linear in the
+   size of the trail. The change proposed for the app keeps the bound exact (the chain
+   head records the furthest step back seen, ``record_event`` updates it); here a
+   fixed ``CLOCK_STEP_BACK`` stands in for it, which costs the same and is exact for
+   the generated trail, whose clock never steps back.
 """
 
 from __future__ import annotations
@@ -80,7 +84,7 @@ def bound_date_filters_by_seq() -> bool:
     """Wrap ``audit.access._filtered`` so date filters also bound seq. True if patched."""
     import audit.access
 
-    if hasattr(audit.access, "CLOCK_STEP_BACK") or getattr(
+    if hasattr(audit.access, "_seq_bounds") or getattr(
         audit.access._filtered, "bench_proposal", False
     ):
         return False
