@@ -12,6 +12,7 @@ from django.db import models
 
 from accounts.permissions import AccountsPermission
 from audit.permissions import AuditPermission
+from clinical.permissions import ClinicalPermission
 from documents.permissions import DocumentsPermission
 from encounters.permissions import EncountersPermission
 from patients.permissions import PatientsPermission
@@ -35,6 +36,7 @@ PERMISSION_ENUMS: list[type[models.TextChoices]] = [
     PatientsPermission,
     EncountersPermission,
     DocumentsPermission,
+    ClinicalPermission,
 ]
 
 P = PatientsPermission
@@ -48,6 +50,7 @@ ROLE_PERMISSIONS: dict[Role, set[str]] = {
         P.UPDATE_DEMOGRAPHICS,
         EncountersPermission.MANAGE,
         D.FILE,
+        ClinicalPermission.RECORD,
     },
     Role.HIM_ADMINISTRATOR: {
         AccountsPermission.MANAGE_USERS,
@@ -62,10 +65,11 @@ ROLE_PERMISSIONS: dict[Role, set[str]] = {
         D.FILE,
         D.MARK_IN_ERROR,
         D.VIEW_ENTERED_IN_ERROR,
+        ClinicalPermission.MARK_IN_ERROR,
     },
     Role.CODER: {*_READ_RECORD},
     Role.ROI_SPECIALIST: {*_READ_RECORD, P.VIEW_NATIONAL_ID},
-    Role.CLINICIAN: {*_READ_RECORD, D.AUTHOR, D.READ_SENSITIVE},
+    Role.CLINICIAN: {*_READ_RECORD, D.AUTHOR, D.READ_SENSITIVE, ClinicalPermission.RECORD},
     Role.PRIVACY_OFFICER: {
         AccountsPermission.VIEW_USERS,
         AuditPermission.VIEW_TRAIL,
@@ -75,7 +79,6 @@ ROLE_PERMISSIONS: dict[Role, set[str]] = {
         P.MANAGE_RESTRICTIONS,
         P.REVIEW_BREAK_THE_GLASS,
         P.BREAK_THE_GLASS,
-        D.VIEW_ENTERED_IN_ERROR,
     },
     Role.PATIENT: set(),
     Role.INTEGRATION: set(),

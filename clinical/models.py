@@ -23,12 +23,20 @@ class ResourceType(models.TextChoices):
 
 class ClinicalEntry(models.Model):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="clinical_entries")
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.PROTECT, related_name="clinical_entries"
+    )
     encounter = models.ForeignKey(
-        "encounters.Encounter", null=True, blank=True, on_delete=models.PROTECT, related_name="clinical_entries"
+        "encounters.Encounter",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="clinical_entries",
     )
     resource_type = models.CharField(max_length=24, choices=ResourceType.choices)
-    category = models.CharField(max_length=40, blank=True, help_text="e.g. problem-list-item, vital-signs, laboratory")
+    category = models.CharField(
+        max_length=40, blank=True, help_text="e.g. problem-list-item, vital-signs, laboratory"
+    )
     code_system = models.CharField(max_length=120, blank=True)
     code = models.CharField(max_length=40, blank=True)
     display = models.CharField(max_length=300, blank=True)
@@ -41,7 +49,9 @@ class ClinicalEntry(models.Model):
     reference_high = models.DecimalField(max_digits=18, decimal_places=6, null=True, blank=True)
     interpretation = models.CharField(max_length=8, blank=True, help_text="H, L, N, A …")
     resource = models.JSONField(help_text="The FHIR R4 resource, whole.")
-    source = models.CharField(max_length=120, blank=True, help_text="Where it came from (system, bundle).")
+    source = models.CharField(
+        max_length=120, blank=True, help_text="Where it came from (system, bundle)."
+    )
     recorded_at = models.DateTimeField()
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -53,10 +63,38 @@ class ClinicalEntry(models.Model):
         db_table = "clinical_entry"
         verbose_name_plural = "clinical entries"
         indexes = [
-            models.Index(fields=["patient", "resource_type", "-effective_at"], name="clinical_patient_type"),
+            models.Index(
+                fields=["patient", "resource_type", "-effective_at"], name="clinical_patient_type"
+            ),
             models.Index(fields=["encounter", "resource_type"], name="clinical_encounter_type"),
             models.Index(fields=["resource_type", "code"], name="clinical_type_code"),
         ]
 
     def __str__(self) -> str:
         return f"{self.resource_type} {self.public_id}"
+
+
+class ClinicalEntryVersion(models.Model):
+    """Each state of a clinical entry's resource: the first as recorded, then every
+    update and the entered-in-error mark. The entry row holds the current state."""
+
+    entry = models.ForeignKey(ClinicalEntry, on_delete=models.PROTECT, related_name="versions")
+    number = models.PositiveIntegerField()
+    resource = models.JSONField()
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    changed_at = models.DateTimeField()
+    reason = models.CharField(max_length=300)
+
+    class Meta:
+        db_table = "clinical_entry_version"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["entry", "number"], name="unique_clinical_entry_version"
+            )
+        ]
+        ordering = ["-number"]
+
+    def __str__(self) -> str:
+        return f"version {self.number} of {self.entry_id}"

@@ -21,7 +21,9 @@ class DocumentType(models.Model):
     loinc_code = models.CharField(max_length=10, unique=True)
     display = models.CharField(max_length=120)
     short_name = models.CharField(max_length=40)
-    category = models.CharField(max_length=40, blank=True, help_text="e.g. clinical-note, order, administrative")
+    category = models.CharField(
+        max_length=40, blank=True, help_text="e.g. clinical-note, order, administrative"
+    )
     active = models.BooleanField(default=True)
 
     class Meta:
@@ -59,9 +61,15 @@ class DocumentSource(models.TextChoices):
 
 class Document(models.Model):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="documents")
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.PROTECT, related_name="documents"
+    )
     encounter = models.ForeignKey(
-        "encounters.Encounter", null=True, blank=True, on_delete=models.PROTECT, related_name="documents"
+        "encounters.Encounter",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="documents",
     )
     doc_type = models.ForeignKey(DocumentType, on_delete=models.PROTECT, related_name="+")
     title = models.CharField(max_length=200)
@@ -69,8 +77,12 @@ class Document(models.Model):
     service_at = models.DateTimeField(help_text="When the care it records happened.")
     entered_at = models.DateTimeField(help_text="When it was written into the record.")
     late_entry = models.BooleanField(default=False)
-    status = models.CharField(max_length=20, choices=DocumentStatus.choices, default=DocumentStatus.DRAFT)
-    source = models.CharField(max_length=10, choices=DocumentSource.choices, default=DocumentSource.AUTHORED)
+    status = models.CharField(
+        max_length=20, choices=DocumentStatus.choices, default=DocumentStatus.DRAFT
+    )
+    source = models.CharField(
+        max_length=10, choices=DocumentSource.choices, default=DocumentSource.AUTHORED
+    )
     addendum_to = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="addenda"
     )
@@ -105,7 +117,9 @@ class VersionKind(models.TextChoices):
 class DocumentVersion(models.Model):
     document = models.ForeignKey(Document, on_delete=models.PROTECT, related_name="versions")
     number = models.PositiveIntegerField()
-    kind = models.CharField(max_length=12, choices=VersionKind.choices, default=VersionKind.ORIGINAL)
+    kind = models.CharField(
+        max_length=12, choices=VersionKind.choices, default=VersionKind.ORIGINAL
+    )
     body = models.TextField(blank=True)
     attachment = models.FileField(upload_to="documents/%Y/%m/", blank=True)
     attachment_name = models.CharField(max_length=200, blank=True)
@@ -113,13 +127,17 @@ class DocumentVersion(models.Model):
     attachment_size = models.PositiveBigIntegerField(null=True, blank=True)
     attachment_sha256 = models.CharField(max_length=64, blank=True)
     reason = models.CharField(max_length=300, blank=True, help_text="Why this version was made.")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField()
     signed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     signed_at = models.DateTimeField(null=True, blank=True)
-    content_sha256 = models.CharField(max_length=64, blank=True, help_text="SHA-256 of what was signed.")
+    content_sha256 = models.CharField(
+        max_length=64, blank=True, help_text="SHA-256 of what was signed."
+    )
 
     class Meta:
         db_table = "documents_version"
@@ -136,7 +154,9 @@ class DocumentStatusChange(models.Model):
     document = models.ForeignKey(Document, on_delete=models.PROTECT, related_name="status_changes")
     from_status = models.CharField(max_length=20, choices=DocumentStatus.choices, blank=True)
     to_status = models.CharField(max_length=20, choices=DocumentStatus.choices)
-    changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
     changed_at = models.DateTimeField()
     reason = models.CharField(max_length=300, blank=True)
 

@@ -81,7 +81,7 @@ def live_server_url(server_env, tmp_path_factory):
     # As `make run` does: production's manifest storage needs collected files (and
     # RECORDROOM_STATIC_FROM_APPS alone leaves {% static %} without a manifest).
     run_recordroom(server_env, "collectstatic", "--no-input", "-v", "0")
-    run_recordroom(server_env, "demo")
+    run_recordroom(server_env, "demo", "--patients", "25", timeout=600)
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     log = tmp_path_factory.mktemp("e2e-log") / "server.log"

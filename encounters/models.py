@@ -61,12 +61,16 @@ class Disposition(models.TextChoices):
 
 class Encounter(models.Model):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="encounters")
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.PROTECT, related_name="encounters"
+    )
     facility = models.ForeignKey("accounts.Facility", on_delete=models.PROTECT, related_name="+")
     visit_number = models.CharField(max_length=32, help_text="Account / visit number.")
     encounter_class = models.CharField(max_length=8, choices=EncounterClass.choices)
     status = models.CharField(max_length=20, choices=EncounterStatus.choices)
-    service = models.CharField(max_length=60, blank=True, help_text="Hospital service, e.g. medicine, surgery.")
+    service = models.CharField(
+        max_length=60, blank=True, help_text="Hospital service, e.g. medicine, surgery."
+    )
     admit_source = models.CharField(max_length=3, choices=AdmitSource.choices, blank=True)
     started_at = models.DateTimeField(help_text="Admission or arrival.")
     ended_at = models.DateTimeField(null=True, blank=True, help_text="Discharge or departure.")
@@ -76,7 +80,9 @@ class Encounter(models.Model):
     )
     unit = models.CharField(max_length=40, blank=True)
     bed = models.CharField(max_length=20, blank=True)
-    reason = models.CharField(max_length=200, blank=True, help_text="Chief complaint / reason for visit.")
+    reason = models.CharField(
+        max_length=200, blank=True, help_text="Chief complaint / reason for visit."
+    )
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
@@ -84,7 +90,9 @@ class Encounter(models.Model):
     class Meta:
         db_table = "encounters_encounter"
         constraints = [
-            models.UniqueConstraint(fields=["facility", "visit_number"], name="unique_visit_number"),
+            models.UniqueConstraint(
+                fields=["facility", "visit_number"], name="unique_visit_number"
+            ),
         ]
         indexes = [
             models.Index(fields=["patient", "-started_at"], name="encounter_patient_start"),
@@ -137,3 +145,19 @@ class EncounterVersion(models.Model):
 
     def __str__(self) -> str:
         return f"version {self.number} of {self.encounter_id}"
+
+
+class VisitNumberCounter(models.Model):
+    """The next visit/account number a facility assigns. Writers lock the row, so two
+    registrations never take the same number; the counter only ever increases."""
+
+    facility = models.OneToOneField(
+        "accounts.Facility", on_delete=models.PROTECT, related_name="+", primary_key=True
+    )
+    next_number = models.PositiveBigIntegerField(default=1)
+
+    class Meta:
+        db_table = "encounters_visitcounter"
+
+    def __str__(self) -> str:
+        return f"visit counter of facility {self.facility_id}"

@@ -10,6 +10,11 @@ urlpatterns = [
     path("<uuid:public_id>/", views.encounter_view, name="detail"),
     path("<uuid:public_id>/transfer/", views.transfer_view, name="transfer"),
     path("<uuid:public_id>/discharge/", views.discharge_view, name="discharge"),
+    # A planned encounter begins; a discharge that did not happen is cancelled (HL7 A13).
+    path("<uuid:public_id>/start/", views.start_view, name="start"),
+    path(
+        "<uuid:public_id>/cancel-discharge/", views.cancel_discharge_view, name="cancel_discharge"
+    ),
     path("<uuid:public_id>/correct/", views.correct_view, name="correct"),
     path("<uuid:public_id>/cancel/", views.cancel_view, name="cancel"),
 ]

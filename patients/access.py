@@ -74,7 +74,11 @@ def in_users_facilities(user, patient: Patient) -> bool:
 
 def active_grant(user, patient: Patient, *, kinds=None) -> AccessGrant | None:
     now = clock.now()
-    grants = AccessGrant.objects.filter(user=user, patient=patient).exclude(expires_at__lte=now)
+    grants = (
+        AccessGrant.objects.filter(user=user, patient=patient)
+        .exclude(expires_at__lte=now)
+        .exclude(review_status=AccessGrant.Review.INAPPROPRIATE)
+    )
     if kinds:
         grants = grants.filter(kind__in=kinds)
     return grants.order_by("-granted_at").first()
@@ -86,9 +90,17 @@ def has_treatment_relationship(user, patient: Patient) -> bool:
     from documents.models import Document
     from encounters.models import Encounter
 
-    if Encounter.objects.filter(patient=patient, attending=user).exists():
+    if (
+        Encounter.objects.filter(patient=patient, attending=user)
+        .exclude(status__in=["cancelled", "entered-in-error"])
+        .exists()
+    ):
         return True
-    if Document.objects.filter(patient=patient, author=user).exists():
+    if (
+        Document.objects.filter(patient=patient, author=user)
+        .exclude(status="entered-in-error")
+        .exists()
+    ):
         return True
     return active_grant(user, patient, kinds=[AccessGrant.Kind.TREATMENT]) is not None
 
@@ -148,6 +160,8 @@ def access_patient(
         )
         raise RestrictedRecord(patient)
     grant = active_grant(user, patient, kinds=[AccessGrant.Kind.BREAK_THE_GLASS])
+    if grant and patient.is_restricted:
+        purpose = Purpose.EMERGENCY
     record_event(
         user,
         action,
@@ -161,3 +175,116 @@ def access_patient(
         },
     )
     return patient
+
+
+# --- demographics screens -----------------------------------------------------------------
+
+
+class Demographics:
+    """A patient's identity and contacts as the demographics screen shows them, read in
+    a fixed number of queries (the template never goes back to the database)."""
+
+    def __init__(self, user, patient: Patient):
+        from patients.models import AddressUse, NameUse
+
+        self.patient = patient
+        names = list(patient.names.order_by("pk"))
+        self.official_name = next(
+            (n for n in names if n.use == NameUse.OFFICIAL and n.period_end is None), None
+        )
+        self.other_names = [
+            n
+            for n in names
+            if n is not self.official_name and n.use != NameUse.OLD and n.period_end is None
+        ]
+        self.previous_names = [
+            n
+            for n in names
+            if n is not self.official_name and (n.use == NameUse.OLD or n.period_end)
+        ]
+        addresses = list(patient.addresses.order_by("pk"))
+        self.addresses = [a for a in addresses if a.use != AddressUse.OLD and not a.period_end]
+        self.previous_addresses = [a for a in addresses if a not in self.addresses]
+        telecoms = list(patient.telecoms.order_by("pk"))
+        self.telecoms = [t for t in telecoms if t.active]
+        self.former_telecoms = [t for t in telecoms if not t.active]
+        identifiers = list(patient.identifiers.select_related("facility").order_by("pk"))
+        self.mrns = [i for i in identifiers if i.kind == IdentifierKind.MRN]
+        self.identifiers = [i for i in identifiers if i.kind != IdentifierKind.MRN and i.active]
+        self.former_identifiers = [
+            i for i in identifiers if i.kind != IdentifierKind.MRN and not i.active
+        ]
+        contacts = list(patient.contacts.order_by("pk"))
+        self.contacts = [c for c in contacts if c.active]
+        self.former_contacts = [c for c in contacts if not c.active]
+        self.may_edit = has_permission(user, PatientsPermission.UPDATE_DEMOGRAPHICS)
+        self.may_reveal = has_permission(user, PatientsPermission.VIEW_NATIONAL_ID)
+        today = clock.now().date()
+        born = patient.birth_date
+        self.age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def access_demographics(user, public_id, *, for_update: bool = False) -> Demographics:
+    """The demographics screen (and, with ``for_update``, the correction form, which
+    needs the permission to correct as well as to read)."""
+    if for_update:
+        require_permission(
+            user,
+            PatientsPermission.UPDATE_DEMOGRAPHICS,
+            action=Action.UPDATE,
+            purpose=default_purpose(user),
+            object_type="patient",
+            object_id=str(public_id)[:64],
+        )
+    patient = access_patient(user, public_id, scope=Scope.DEMOGRAPHICS)
+    return Demographics(user, patient)
+
+
+def access_patient_versions(user, public_id) -> tuple[Patient, list]:
+    """Every version of a patient's demographics, newest first, with who changed them."""
+    patient = access_patient(user, public_id, scope=Scope.DEMOGRAPHICS)
+    versions = list(patient.versions.select_related("changed_by").order_by("-number"))
+    return patient, versions
+
+
+def access_identifier_unmasked(user, public_id, identifier_id) -> tuple[Patient, object, str]:
+    """Decrypt one national identifier (SSN, driver's licence, passport) for a role
+    allowed to see it. Each unmasking is its own audit event, apart from the view of the
+    patient, so the privacy officer can list them."""
+    from patients.models import PatientIdentifier
+    from recordroom import crypto
+
+    purpose = default_purpose(user)
+    require_permission(
+        user,
+        PatientsPermission.VIEW_NATIONAL_ID,
+        action=Action.VIEW,
+        purpose=purpose,
+        object_type="patient_identifier",
+        object_id=str(identifier_id)[:64],
+    )
+    patient = access_patient(user, public_id, scope=Scope.DEMOGRAPHICS, purpose=purpose)
+    identifier = PatientIdentifier.objects.filter(pk=identifier_id, patient=patient).first()
+    if identifier is None or not identifier.is_encrypted or not identifier.value_encrypted:
+        record_event(
+            user,
+            Action.VIEW,
+            outcome=Outcome.DENIED,
+            purpose=purpose,
+            patient_id=patient.public_id,
+            object_type="patient_identifier",
+            object_id=str(identifier_id)[:64],
+            reason="no such encrypted identifier for this patient",
+        )
+        raise Http404("No such identifier")
+    value = crypto.decrypt(identifier.value_encrypted)
+    record_event(
+        user,
+        Action.VIEW,
+        purpose=purpose,
+        patient_id=patient.public_id,
+        object_type="patient_identifier",
+        object_id=str(identifier.pk),
+        detail={"kind": identifier.kind, "unmasked": True},
+    )
+    return patient, identifier, value

@@ -13,11 +13,16 @@ def navigation(request):
         {"label": item.label, "url": reverse(item.url_name), "name": item.url_name}
         for item in items_for(user)
     ]
+    # The entry whose address is the longest prefix of this page is the current one.
     current = request.path
+    matches = [
+        i
+        for i in items
+        if i["url"] == current or (i["url"] != "/" and current.startswith(i["url"]))
+    ]
+    best = max(matches, key=lambda i: len(i["url"]), default=None)
     for item in items:
-        item["current"] = item["url"] == current or (
-            item["url"] != "/" and current.startswith(item["url"])
-        )
+        item["current"] = item is best
     return {
         "nav_items": items,
         "user_roles": roles_of(user),

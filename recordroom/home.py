@@ -34,6 +34,12 @@ def _locked_accounts(user):
     return locked_users(user)
 
 
+def _break_the_glass_to_review(user):
+    from patients.restriction_access import pending_break_the_glass
+
+    return pending_break_the_glass(user)
+
+
 PANELS: dict[Role, list[Panel]] = {
     Role.HIM_TECHNICIAN: [
         Panel(
@@ -119,6 +125,8 @@ PANELS: dict[Role, list[Panel]] = {
             "Break-the-glass to review",
             "Emergency accesses past a restriction, waiting for review.",
             "Nothing to review.",
+            _break_the_glass_to_review,
+            "recordroom/panels/_btg.html",
         ),
     ],
     Role.PATIENT: [

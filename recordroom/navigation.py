@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from accounts.permissions import AccountsPermission
 from accounts.roles import role_codes
 from audit.permissions import AuditPermission
+from patients.permissions import PatientsPermission
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,13 @@ class NavItem:
 
 NAVIGATION = [
     NavItem("Home", "home"),
+    NavItem("Patients", "patients:search", permission=PatientsPermission.READ_DEMOGRAPHICS),
+    NavItem("Register a patient", "patients:register", permission=PatientsPermission.REGISTER),
+    NavItem(
+        "Break-the-glass review",
+        "patients:btg_queue",
+        permission=PatientsPermission.REVIEW_BREAK_THE_GLASS,
+    ),
     NavItem("Audit trail", "audit:trail", permission=AuditPermission.VIEW_TRAIL),
     NavItem("Users", "accounts:users", permission=AccountsPermission.VIEW_USERS),
     NavItem("My account", "accounts:security"),

@@ -87,7 +87,8 @@ def patient_data(**overrides):
     from patients.actions import AddressData, IdentifierData, NameData, PatientData, TelecomData
 
     name = overrides.pop("name", None) or NameData(
-        family=overrides.pop("family", "Quillfeather"), given=overrides.pop("given", "Marigold"),
+        family=overrides.pop("family", "Quillfeather"),
+        given=overrides.pop("given", "Marigold"),
         middle=overrides.pop("middle", "June"),
     )
     return PatientData(
@@ -96,9 +97,16 @@ def patient_data(**overrides):
         sex_at_birth=overrides.pop("sex_at_birth", "F"),
         identifiers=overrides.pop("identifiers", [IdentifierData(kind="SS", value="123-45-6789")]),
         addresses=overrides.pop(
-            "addresses", [AddressData(line1="12 Lantern Way", city="Springfield", state="MA", postal_code="01103")]
+            "addresses",
+            [
+                AddressData(
+                    line1="12 Lantern Way", city="Springfield", state="MA", postal_code="01103"
+                )
+            ],
         ),
-        telecoms=overrides.pop("telecoms", [TelecomData(system="phone", value="(413) 555-0142", use="mobile")]),
+        telecoms=overrides.pop(
+            "telecoms", [TelecomData(system="phone", value="(413) 555-0142", use="mobile")]
+        ),
         **overrides,
     )
 
@@ -108,7 +116,9 @@ def register_patient(personas: Personas, **overrides):
     from patients.actions import do_register_patient
 
     facility = overrides.pop("facility", personas.facility)
-    return do_register_patient(patient_data(**overrides), facility=facility, acting_user=personas.technician)
+    return do_register_patient(
+        patient_data(**overrides), facility=facility, acting_user=personas.technician
+    )
 
 
 def sign_in(client, user, *, sudo: bool = False):

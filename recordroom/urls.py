@@ -8,6 +8,9 @@ urlpatterns = [
     path("healthz", views.healthz_view, name="healthz"),
     path("accounts/", include("accounts.urls")),
     path("audit/", include("audit.urls")),
+    path("patients/", include("patients.urls")),
+    path("encounters/", include("encounters.urls")),
+    path("documents/", include("documents.urls")),
     path("api/", api.urls),
 ]
 

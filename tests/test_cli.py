@@ -7,10 +7,10 @@ from recordroom.testing import run_recordroom
 
 def test_the_console_script_migrates_loads_the_demo_once_and_verifies(isolated_env):
     run_recordroom(isolated_env, "migrate", "--no-input", "-v", "0")
-    first = run_recordroom(isolated_env, "demo")
+    first = run_recordroom(isolated_env, "demo", "--patients", "0")
     assert "8 created" in first.stdout
     assert "recordroom-demo-2026" in first.stdout
-    second = run_recordroom(isolated_env, "demo")
+    second = run_recordroom(isolated_env, "demo", "--patients", "0")
     assert "0 created, 8 already there" in second.stdout
     verify = run_recordroom(isolated_env, "audit", "verify")
     assert "Audit trail intact: 8 rows verified." in verify.stdout

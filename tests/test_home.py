@@ -15,14 +15,29 @@ def _nav(response):
 @pytest.mark.parametrize(
     "persona, nav, panel",
     [
-        ("technician", ["home", "accounts:security"], "Documents to index"),
-        ("administrator", ["home", "accounts:users", "accounts:security"], "Locked accounts"),
-        ("coder", ["home", "accounts:security"], "Coding work queue"),
-        ("roi_specialist", ["home", "accounts:security"], "Requests due soon"),
-        ("clinician", ["home", "accounts:security"], "My deficiencies"),
+        (
+            "technician",
+            ["home", "patients:search", "patients:register", "accounts:security"],
+            "Documents to index",
+        ),
+        (
+            "administrator",
+            ["home", "patients:search", "patients:register", "accounts:users", "accounts:security"],
+            "Locked accounts",
+        ),
+        ("coder", ["home", "patients:search", "accounts:security"], "Coding work queue"),
+        ("roi_specialist", ["home", "patients:search", "accounts:security"], "Requests due soon"),
+        ("clinician", ["home", "patients:search", "accounts:security"], "My deficiencies"),
         (
             "privacy_officer",
-            ["home", "audit:trail", "accounts:users", "accounts:security"],
+            [
+                "home",
+                "patients:search",
+                "patients:btg_queue",
+                "audit:trail",
+                "accounts:users",
+                "accounts:security",
+            ],
             "Recent refusals",
         ),
         ("patient", ["home", "accounts:security"], "My requests"),
