@@ -59,11 +59,14 @@ def facility_ids(user) -> set[int]:
 
 def patients_visible_to(user):
     """Patients with a medical record number at one of the user's facilities."""
-    return Patient.objects.filter(
-        merged_into__isnull=True,
-        identifiers__kind=IdentifierKind.MRN,
-        identifiers__facility_id__in=facility_ids(user),
-    ).distinct()
+    from django.db.models import Exists, OuterRef
+
+    from patients.models import PatientIdentifier
+
+    at_facility = PatientIdentifier.objects.filter(
+        patient=OuterRef("pk"), kind=IdentifierKind.MRN, facility_id__in=facility_ids(user)
+    )
+    return Patient.objects.filter(Exists(at_facility), merged_into__isnull=True)
 
 
 def in_users_facilities(user, patient: Patient) -> bool:

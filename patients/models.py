@@ -135,6 +135,7 @@ class PatientName(models.Model):
         indexes = [
             models.Index(fields=["family_phonetic", "given_phonetic"], name="name_phonetic"),
             models.Index(fields=["given_norm", "family_norm"], name="name_given_family"),
+            models.Index(fields=["family_norm", "given_norm"], name="name_family_given"),
         ]
 
     def __str__(self) -> str:
@@ -176,6 +177,7 @@ class PatientIdentifier(models.Model):
 
     class Meta:
         db_table = "patients_identifier"
+        indexes = [models.Index(fields=["patient", "kind"], name="identifier_patient_kind")]
         constraints = [
             models.UniqueConstraint(
                 fields=["facility", "value"],
