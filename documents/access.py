@@ -28,7 +28,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Exists, F, OuterRef, Q
 from django.http import Http404
 from django.urls import reverse
 
@@ -639,7 +639,9 @@ def encounter_choices(patient):
 class ChartDocument:
     """One row of a chart's document list. For a restricted (sensitive) document only
     its type, date and status are filled in: title reads "Restricted document" and
-    author, encounter and ``document`` are None."""
+    author, encounter and ``document`` are None. ``encounter_id`` (the key of the
+    encounter it is filed to, or None) is filled in for every row, restricted or not: a
+    document's encounter is not secret, so the chart keeps it with its encounter."""
 
     public_id: uuid.UUID
     url: str
@@ -662,6 +664,7 @@ class ChartDocument:
     author: object | None
     encounter: object | None
     document: Document | None
+    encounter_id: int | None = None
 
 
 CHART_DOCUMENT_FIELDS = [
@@ -670,10 +673,22 @@ CHART_DOCUMENT_FIELDS = [
 
 
 def documents_for_chart(
-    user, patient, *, encounter=None, include_entered_in_error: bool = False
+    user,
+    patient,
+    *,
+    encounter=None,
+    encounters=None,
+    unfiled: bool = False,
+    include_entered_in_error: bool = False,
 ) -> list[ChartDocument]:
     """The documents a chart may list for ``patient`` (which the caller obtained through
     ``patients.access.access_patient``), newest service date first.
+
+    All of them by default. ``encounter`` narrows the list to one encounter's documents;
+    ``encounters`` (a list of the patient's encounters, e.g. one timeline page) and
+    ``unfiled`` (documents filed to no encounter) narrow it, in the query, to the
+    documents of those encounters and/or the unfiled ones, so a page of a long record
+    reads only what it shows. ``encounters=[]`` with ``unfiled=False`` lists nothing.
 
     One query for the list, whatever its length (type, author and encounter joined;
     addendum parent and pending amendments annotated), plus at most three to decide, once,
@@ -720,6 +735,12 @@ def documents_for_chart(
     )
     if encounter is not None:
         rows = rows.filter(encounter=encounter)
+    if encounters is not None or unfiled:
+        keys = [e.pk for e in encounters or []]
+        wanted = Q(encounter_id__in=keys) if keys else Q(pk__in=[])
+        if unfiled:
+            wanted |= Q(encounter__isnull=True)
+        rows = rows.filter(wanted)
     if not include_entered_in_error:
         rows = rows.exclude(status=DocumentStatus.ENTERED_IN_ERROR)
     labels = dict(DocumentStatus.choices)
@@ -757,6 +778,7 @@ def documents_for_chart(
                 author=None if restricted else document.author,
                 encounter=None if restricted else document.encounter,
                 document=None if restricted else document,
+                encounter_id=document.encounter_id,
             )
         )
     return entries

@@ -8,9 +8,10 @@ clinical data are read through their apps' access functions.
 Layout for a long record (say 200 encounters and 2,000 documents): the encounter
 timeline is paged, 20 encounters a page, newest first. Each encounter is one line with
 its documents counted by type; opening it lists its documents grouped by type. Only
-the documents of the page's encounters are fetched. Documents filed to no encounter
-have their own section, and so do sensitive documents the user may not read (their
-encounter is not shown either).
+the documents of the page's encounters (and those filed to no encounter, which have
+their own section) are fetched, in one query, so the work follows what the page
+shows, not the length of the record. Sensitive documents the user may not read are
+listed with their encounter as "Restricted document" (type, date and status only).
 """
 
 from __future__ import annotations
@@ -130,7 +131,6 @@ class Chart:
     page: TimelinePage
     timeline: list[TimelineEntry]
     unlinked: list[DocumentTypeGroup]
-    restricted: list[DocumentTypeGroup]
     clinical: list[ClinicalGroup]
     void_count: int
     show_void: bool
@@ -140,10 +140,6 @@ class Chart:
     @property
     def unlinked_count(self) -> int:
         return sum(len(g.documents) for g in self.unlinked)
-
-    @property
-    def restricted_count(self) -> int:
-        return sum(len(g.documents) for g in self.restricted)
 
 
 def age_text(birth_date: dt.date, on: dt.date) -> str:
@@ -199,17 +195,13 @@ def build_chart(user, patient: Patient, *, page=1, show_void: bool = False) -> C
             current_page.offset : current_page.offset + current_page.per_page
         ]
     )
-    # One query for the whole list; only the page's encounters' rows are grouped.
+    # One query for what the page shows: the documents of its encounters and the
+    # documents filed to no encounter, whatever the length of the rest of the record.
+    # A sensitive document the user may not read stays with its encounter (its
+    # encounter, type, date and status are not secret), listed as "Restricted document".
     by_encounter: dict[int | None, list] = {}
-    restricted = []
-    for document in documents_for_chart(user, patient):
-        if document.restricted:
-            # A sensitive document the user may not read shows only its type, date and
-            # status, not even its encounter: it is listed apart.
-            restricted.append(document)
-            continue
-        key = document.encounter.pk if document.encounter is not None else None
-        by_encounter.setdefault(key, []).append(document)
+    for document in documents_for_chart(user, patient, encounters=encounters, unfiled=True):
+        by_encounter.setdefault(document.encounter_id, []).append(document)
     timeline = [
         TimelineEntry(
             encounter=encounter,
@@ -226,7 +218,6 @@ def build_chart(user, patient: Patient, *, page=1, show_void: bool = False) -> C
         page=current_page,
         timeline=timeline,
         unlinked=group_documents_by_type(by_encounter.get(None, [])),
-        restricted=group_documents_by_type(restricted),
         clinical=clinical,
         void_count=void,
         show_void=show_void,

@@ -1,5 +1,7 @@
 """The chart stays fast on a long record: 200 encounters and 2,000 documents render
-in a small, fixed number of queries and well under a second. The timeline is paged
+in a small, fixed number of queries (the same for 20 documents as for 2,000) and well
+under a second (about 0.15 s on SQLite on a development machine; the limit leaves room
+for a loaded CI machine). Only the page's documents are read. The timeline is paged
 (20 encounters a page, newest first); every encounter on a page lists its documents
 grouped by type."""
 
@@ -21,7 +23,7 @@ NOW = dt.datetime(2025, 3, 14, 15, 0, tzinfo=dt.UTC)
 ENCOUNTERS = 200
 DOCUMENTS_PER_ENCOUNTER = 10
 MAX_QUERIES = 25
-MAX_SECONDS = 2.0
+MAX_SECONDS = 1.0
 
 
 @pytest.fixture(autouse=True)
@@ -35,14 +37,20 @@ def long_record(personas):
     """A patient with 200 finished encounters (one every 2 weeks, newest first in
     numbering) and 10 signed documents on each, written straight to the tables: this
     is test set-up, not the code under test."""
-    patient = register_patient(personas)
+    patient = record_of(register_patient(personas), personas, ENCOUNTERS)
+    assert Document.objects.filter(patient=patient).count() == 2000
+    return patient
+
+
+def record_of(patient, personas, count, prefix="P"):
+    """``count`` finished encounters with 10 signed documents each, for ``patient``."""
     types = list(DocumentType.objects.order_by("loinc_code")[:5])
     encounters = Encounter.objects.bulk_create(
         [
             Encounter(
                 patient=patient,
                 facility=personas.facility,
-                visit_number=f"P{n:06d}",
+                visit_number=f"{prefix}{n:06d}",
                 encounter_class="AMB" if n % 4 else "IMP",
                 status=EncounterStatus.FINISHED,
                 started_at=NOW - dt.timedelta(days=14 * n + 1),
@@ -53,7 +61,7 @@ def long_record(personas):
                 created_at=NOW,
                 updated_at=NOW,
             )
-            for n in range(ENCOUNTERS)
+            for n in range(count)
         ]
     )
     documents = Document.objects.bulk_create(
@@ -94,7 +102,6 @@ def long_record(personas):
     for document, version in zip(documents, versions, strict=True):
         document.current_version = version
     Document.objects.bulk_update(documents, ["current_version"], batch_size=500)
-    assert Document.objects.filter(patient=patient).count() == 2000
     return patient
 
 
@@ -131,12 +138,16 @@ def test_the_page_number_is_forgiving(client, personas, long_record):
 
 
 def test_the_query_count_does_not_grow_with_the_record(client, personas, long_record):
-    short = register_patient(personas, family="Ashgrove", given="Tobias")
+    empty = register_patient(personas, family="Ashgrove", given="Tobias")
+    short = record_of(
+        register_patient(personas, family="Brookfield", given="Ada"), personas, 2, "S"
+    )
+    assert Document.objects.filter(patient=short).count() == 20
     sign_in(client, personas.technician)
     counts = []
-    for patient in (short, long_record):
+    for patient in (empty, short, long_record):
         client.get(f"/patients/{patient.public_id}/")
         with CaptureQueriesContext(connection) as queries:
             assert client.get(f"/patients/{patient.public_id}/").status_code == 200
         counts.append(len(queries))
-    assert counts[0] == counts[1], counts
+    assert counts[0] == counts[1] == counts[2], counts

@@ -299,8 +299,10 @@ def test_a_cancelled_encounter_leaves_the_timeline_and_can_be_shown(
     assert f'data-encounter="{record["visit"].public_id}"' in page
 
 
-def test_a_sensitive_document_is_listed_apart_without_its_title(client, personas, patient, record):
-    write(
+def test_a_sensitive_document_stays_with_its_encounter_without_its_title(
+    client, personas, patient, record
+):
+    hidden = write(
         personas,
         patient,
         "11506-3",
@@ -312,8 +314,19 @@ def test_a_sensitive_document_is_listed_apart_without_its_title(client, personas
     sign_in(client, personas.coder)
     page = client.get(chart_url(patient)).content.decode()
     assert "Behavioural health session" not in page
-    restricted = page[page.index('id="restricted-docs-title"') :]
-    assert "Restricted document" in restricted
+    admission, visit = record["admission"], record["visit"]
+    section = page[
+        page.index(f'data-encounter="{admission.public_id}"') : page.index(
+            f'data-encounter="{visit.public_id}"'
+        )
+    ]
+    # Counted with the encounter's progress notes, listed by type and date only.
+    assert "4 documents: H&amp;P 1 · Progress note 3" in section
+    row = section[section.index(f'data-document="{hidden.public_id}"') :]
+    row = row[: row.index("</tr>")]
+    assert "Restricted document" in row
+    assert "Sensitive" in row
+    assert personas.clinician.display_name not in row
 
 
 def test_the_clinical_data_is_shown_by_type(client, personas, patient, record):

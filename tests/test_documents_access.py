@@ -323,6 +323,40 @@ def test_the_chart_can_be_narrowed_to_an_encounter(personas, patient):
     assert [r.public_id for r in rows] == [inside.public_id]
 
 
+def test_the_chart_can_be_narrowed_to_a_page_of_encounters_and_the_unfiled(personas, patient):
+    visit = treats(personas.clinician, patient, personas.facility, personas.technician)
+    inside = signed(patient, personas.clinician, encounter=visit)
+    hidden = signed(
+        patient, personas.clinician, encounter=visit, title="Psych", sensitivity=["behavioral"]
+    )
+    loose = signed(patient, personas.clinician)
+    wrong = signed(patient, personas.clinician, encounter=visit, title="Wrong patient")
+    actions.do_mark_entered_in_error(
+        wrong, reason="Filed to the wrong patient", acting_user=personas.administrator
+    )
+
+    def ids(**kwargs):
+        rows = access.documents_for_chart(personas.other_clinician, patient, **kwargs)
+        return {r.public_id: r for r in rows}
+
+    page = ids(encounters=[visit])
+    assert set(page) == {inside.public_id, hidden.public_id}
+    # The restricted row keeps its encounter's key, and nothing of its content.
+    restricted = page[hidden.public_id]
+    assert restricted.restricted and restricted.title == RESTRICTED_TITLE
+    assert restricted.encounter is None and restricted.author is None
+    assert restricted.encounter_id == visit.pk == page[inside.public_id].encounter_id
+    assert set(ids(unfiled=True)) == {loose.public_id}
+    assert ids(unfiled=True)[loose.public_id].encounter_id is None
+    assert set(ids(encounters=[visit], unfiled=True)) == {
+        inside.public_id,
+        hidden.public_id,
+        loose.public_id,
+    }
+    assert ids(encounters=[]) == {}
+    assert set(ids()) == {inside.public_id, hidden.public_id, loose.public_id}
+
+
 def _bulk_documents(patient, author, count):
     """Many signed-looking rows at once (the list reads rows, it does not sign them)."""
     progress = doc_type("11506-3")
