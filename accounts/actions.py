@@ -137,6 +137,52 @@ def _set_groups(user, roles: list[str]) -> tuple[list[str], list[str]]:
     return sorted(wanted - before), sorted(before - wanted)
 
 
+def _create_user(
+    *,
+    username,
+    first_name,
+    last_name,
+    email,
+    roles,
+    password,
+    acting_user,
+    reason,
+    username_note="",
+):
+    user = User(
+        username=username,
+        first_name=first_name,
+        last_name=last_name,
+        email=email,
+        is_system_account=Role.INTEGRATION.value in roles,
+    )
+    validate_password(password, user)
+    user.set_password(password)
+    user.password_changed_at = clock.now()
+    user.full_clean()
+    user.save()
+    added, _ = _set_groups(user, roles)
+    record_event(
+        acting_user,
+        Action.ACCOUNT_CHANGE,
+        purpose=Purpose.SYSTEM,
+        reason=reason,
+        username=username_note,
+        detail={"roles": added},
+        **_user_ref(user),
+    )
+    if added:
+        record_event(
+            acting_user,
+            Action.PERMISSION_CHANGE,
+            purpose=Purpose.SYSTEM,
+            username=username_note,
+            detail={"roles_added": added, "roles_removed": []},
+            **_user_ref(user),
+        )
+    return user
+
+
 def do_provision_user(
     *,
     username: str,
@@ -150,29 +196,17 @@ def do_provision_user(
     """Create an account from the command line (first administrator, demo users): the
     operator has shell access, so no acting user is checked; the creation is audited."""
     with transaction.atomic():
-        user = User(
+        return _create_user(
             username=username,
             first_name=first_name,
             last_name=last_name,
             email=email,
-            is_system_account=Role.INTEGRATION.value in roles,
-        )
-        validate_password(password, user)
-        user.set_password(password)
-        user.password_changed_at = clock.now()
-        user.full_clean()
-        user.save()
-        added, _ = _set_groups(user, roles)
-        record_event(
-            None,
-            Action.ACCOUNT_CHANGE,
-            purpose=Purpose.SYSTEM,
+            roles=roles,
+            password=password,
+            acting_user=None,
             reason=reason,
-            username="(command line)",
-            detail={"roles": added},
-            **_user_ref(user),
+            username_note="(command line)",
         )
-        return user
 
 
 def do_create_user(
@@ -187,36 +221,16 @@ def do_create_user(
 ) -> User:
     require_permission(acting_user, AccountsPermission.MANAGE_USERS, object_type="accounts.user")
     with transaction.atomic():
-        user = User(
+        return _create_user(
             username=username,
             first_name=first_name,
             last_name=last_name,
             email=email,
-            is_system_account=Role.INTEGRATION.value in roles,
-        )
-        validate_password(password, user)
-        user.set_password(password)
-        user.password_changed_at = clock.now()
-        user.full_clean()
-        user.save()
-        added, _ = _set_groups(user, roles)
-        record_event(
-            acting_user,
-            Action.ACCOUNT_CHANGE,
-            purpose=Purpose.SYSTEM,
+            roles=roles,
+            password=password,
+            acting_user=acting_user,
             reason="user created",
-            detail={"roles": added},
-            **_user_ref(user),
         )
-        if added:
-            record_event(
-                acting_user,
-                Action.PERMISSION_CHANGE,
-                purpose=Purpose.SYSTEM,
-                detail={"roles_added": added, "roles_removed": []},
-                **_user_ref(user),
-            )
-        return user
 
 
 def do_update_user(user, *, first_name, last_name, email, roles, is_active, acting_user) -> None:

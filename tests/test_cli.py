@@ -13,7 +13,7 @@ def test_the_console_script_migrates_loads_the_demo_once_and_verifies(isolated_e
     second = run_recordroom(isolated_env, "demo", "--patients", "0")
     assert "0 created, 8 already there" in second.stdout
     verify = run_recordroom(isolated_env, "audit", "verify")
-    assert "Audit trail intact: 8 rows verified." in verify.stdout
+    assert "Audit trail intact: 16 rows verified." in verify.stdout
 
 
 def test_hyphenated_command_names_work(isolated_env):
@@ -83,4 +83,4 @@ def test_add_user_creates_an_audited_account_and_refuses_bad_input(isolated_env,
     assert weak.returncode != 0
     assert "too short" in weak.stderr
     verify = run_recordroom(isolated_env, "audit", "verify")
-    assert "intact: 1 rows" in verify.stdout
+    assert "intact: 2 rows" in verify.stdout
