@@ -268,6 +268,8 @@ def do_create_document(
     sensitivity=(),
     late_entry: bool = False,
     attachment=None,
+    author=None,
+    written_at: dt.datetime | None = None,
 ) -> Document:
     """Write a draft (``source=authored``, ``documents.author``), or file a scanned or
     imported document (``documents.file``), which is final at once.
@@ -308,13 +310,25 @@ def do_create_document(
         errors.setdefault("encounter", []).append(
             "That encounter was cancelled or entered in error; file the document elsewhere."
         )
+    # A filed document (scanned, imported) names the clinician who wrote it and when it
+    # was written in the source system; the filer is recorded on its version and audit.
+    if authored and author is not None and author.pk != acting_user.pk:
+        errors.setdefault("author", []).append("A document written here is its writer's own.")
+    if written_at is not None:
+        if authored:
+            errors.setdefault("written_at", []).append("A document written here is written now.")
+        elif not isinstance(written_at, dt.datetime) or written_at.tzinfo is None:
+            errors.setdefault("written_at", []).append("Give the date and time it was written.")
+        elif written_at > now:
+            errors.setdefault("written_at", []).append("The date it was written is in the future.")
     checked = _attachment(errors, attachment)
     if source == DocumentSource.SCANNED and attachment is None:
         errors.setdefault("attachment", []).append("A scanned document needs its scanned file.")
     if not body.strip() and attachment is None:
         errors.setdefault("body", []).append("Write the document, or attach its file.")
     _raise(errors)
-    late = bool(late_entry) or is_late(service_at, now)
+    entered_at = written_at or now
+    late = bool(late_entry) or is_late(service_at, entered_at)
     stored = integrity.store_attachment(checked) if checked else ""
     try:
         with transaction.atomic():
@@ -323,9 +337,9 @@ def do_create_document(
                 encounter=encounter,
                 doc_type=doc_type,
                 title=title,
-                author=acting_user,
+                author=author or acting_user,
                 service_at=service_at,
-                entered_at=now,
+                entered_at=entered_at,
                 late_entry=late,
                 status=DocumentStatus.DRAFT if authored else DocumentStatus.FINAL,
                 source=source,

@@ -34,7 +34,17 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SCREENSHOT_NAMES = {"login", "home-technician", "home-privacy-officer", "audit-trail"}
+SCREENSHOT_NAMES = {
+    "login",
+    "home-technician",
+    "home-privacy-officer",
+    "audit-trail",
+    "register-duplicates",
+    "chart",
+    "document",
+    "restricted",
+    "btg-queue",
+}
 
 
 def _free_port() -> int:
@@ -143,6 +153,14 @@ def new_page(browser, live_server_url):
 @pytest.fixture
 def page(new_page):
     return new_page()
+
+
+@pytest.fixture(scope="session")
+def authenticators():
+    """The TOTP keys of the accounts whose authenticator a test enrolled in this session
+    (user name → base32 key, and the last time step used), so a later log-in of the same
+    account can answer the code. A test that resets an authenticator removes its entry."""
+    return {}
 
 
 @pytest.fixture(scope="session")

@@ -613,3 +613,55 @@ def test_the_database_refuses_to_rewrite_a_status_change(personas, patient):
     with pytest.raises(DatabaseError), transaction.atomic():
         DocumentStatusChange.objects.filter(document=document).update(reason="never happened")
     assert DocumentStatusChange.objects.get(document=document).reason == "written"
+
+
+def test_a_filed_document_names_its_clinician_author_and_when_it_was_written(personas, audit_rows):
+    import datetime as dt
+
+    from documents.actions import do_create_document
+    from documents.models import DocumentSource, DocumentType
+    from recordroom import clock
+    from recordroom.testing import register_patient
+
+    patient = register_patient(personas)
+    service = clock.now() - dt.timedelta(days=3)
+    document = do_create_document(
+        patient,
+        doc_type=DocumentType.objects.get(loinc_code="18842-5"),
+        title="Discharge summary",
+        service_at=service,
+        acting_user=personas.technician,
+        author=personas.clinician,
+        written_at=service + dt.timedelta(hours=5),
+        body="Imported text.",
+        source=DocumentSource.IMPORTED,
+    )
+    assert document.author == personas.clinician
+    assert document.entered_at == service + dt.timedelta(hours=5)
+    assert not document.late_entry
+    assert document.current_version.created_by == personas.technician
+
+
+def test_a_document_written_here_cannot_name_another_author(personas):
+    import datetime as dt
+
+    import pytest
+    from django.core.exceptions import ValidationError
+
+    from documents.actions import do_create_document
+    from documents.models import DocumentType
+    from recordroom import clock
+    from recordroom.testing import register_patient
+
+    patient = register_patient(personas)
+    with pytest.raises(ValidationError) as error:
+        do_create_document(
+            patient,
+            doc_type=DocumentType.objects.get(loinc_code="11506-3"),
+            title="Progress note",
+            service_at=clock.now() - dt.timedelta(hours=1),
+            acting_user=personas.clinician,
+            author=personas.other_clinician,
+            body="Text.",
+        )
+    assert "author" in error.value.message_dict

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
@@ -200,7 +202,9 @@ def _person(rng: random.Random, today: dt.date) -> PatientData:
 
 
 def _aware(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
-    return dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=dt.UTC)
+    """A wall-clock time of the hospital's day (the display time zone)."""
+    local = zoneinfo.ZoneInfo(settings.TIME_ZONE)
+    return dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=local)
 
 
 def _condition(code, display, status="active", category="problem-list-item", onset=None) -> dict:
@@ -480,12 +484,16 @@ class Generator:
             f"{title}.\nAttending: {attending.get_full_name()}.\n"
             "Synthetic demonstration text: no real patient is described.\n"
         )
+        latest = clock.now() - dt.timedelta(minutes=5)
+        service_at = min(service_at + dt.timedelta(hours=2), latest)
         return do_create_document(
             patient,
             doc_type=self._type(loinc),
             title=title,
-            service_at=service_at + dt.timedelta(hours=2),
+            service_at=service_at,
             acting_user=self.cast.technician,
+            author=attending,
+            written_at=min(service_at + dt.timedelta(hours=self.rng.randint(1, 20)), latest),
             body=body,
             encounter=encounter,
             source=DocumentSource.IMPORTED,
