@@ -213,6 +213,39 @@ def _name_row(patient: Patient, name: NameData) -> PatientName:
     )
 
 
+def _address_row(
+    patient: Patient, address: AddressData, *, use: str = "", period_end=None
+) -> PatientAddress:
+    return PatientAddress(
+        patient=patient,
+        use=use or address.use,
+        line1=address.line1.strip(),
+        line2=address.line2.strip(),
+        city=address.city.strip(),
+        state=address.state.strip().upper(),
+        postal_code=address.postal_code.strip(),
+        country=address.country,
+        line1_norm=matching.normalize_address_line(address.line1),
+        period_end=period_end,
+    )
+
+
+def _normalized_telecom(system: str, value: str) -> str:
+    return (
+        matching.normalize_phone(value) if system == TelecomSystem.PHONE else value.strip().lower()
+    )
+
+
+def _telecom_row(patient: Patient, telecom: TelecomData) -> PatientTelecom:
+    return PatientTelecom(
+        patient=patient,
+        system=telecom.system,
+        use=telecom.use,
+        value=telecom.value.strip(),
+        normalized=_normalized_telecom(telecom.system, telecom.value),
+    )
+
+
 def _identifier_row(patient: Patient, ident: IdentifierData, now) -> PatientIdentifier:
     value = matching.normalize_identifier(ident.value)
     row = PatientIdentifier(
@@ -239,52 +272,9 @@ def _write_children(patient: Patient, data: PatientData, now) -> None:
     PatientIdentifier.objects.bulk_create(
         [_identifier_row(patient, i, now) for i in data.identifiers]
     )
-    PatientAddress.objects.bulk_create(
-        [
-            PatientAddress(
-                patient=patient,
-                use=a.use,
-                line1=a.line1.strip(),
-                line2=a.line2.strip(),
-                city=a.city.strip(),
-                state=a.state.strip().upper(),
-                postal_code=a.postal_code.strip(),
-                country=a.country,
-                line1_norm=matching.normalize_address_line(a.line1),
-            )
-            for a in data.addresses
-        ]
-    )
-    PatientTelecom.objects.bulk_create(
-        [
-            PatientTelecom(
-                patient=patient,
-                system=t.system,
-                use=t.use,
-                value=t.value.strip(),
-                normalized=matching.normalize_phone(t.value)
-                if t.system == TelecomSystem.PHONE
-                else t.value.strip().lower(),
-            )
-            for t in data.telecoms
-        ]
-    )
-    PatientContact.objects.bulk_create(
-        [
-            PatientContact(
-                patient=patient,
-                kind=c.kind,
-                name=c.name.strip(),
-                relationship=c.relationship,
-                phone=c.phone,
-                email=c.email,
-                authority=c.authority,
-                valid_from=c.valid_from,
-                valid_until=c.valid_until,
-            )
-            for c in data.contacts
-        ]
-    )
+    PatientAddress.objects.bulk_create([_address_row(patient, a) for a in data.addresses])
+    PatientTelecom.objects.bulk_create([_telecom_row(patient, t) for t in data.telecoms])
+    PatientContact.objects.bulk_create([_contact_row(patient, c) for c in data.contacts])
 
 
 def patient_snapshot(patient: Patient) -> dict:
@@ -762,28 +752,16 @@ def _update_addresses(patient: Patient, data: PatientData, today: dt.date, chang
             continue
         if use != AddressUse.OLD and (use, key) in current_keys:
             continue
-        PatientAddress.objects.create(
-            patient=patient,
-            use=use,
-            line1=address.line1.strip(),
-            line2=address.line2.strip(),
-            city=address.city.strip(),
-            state=address.state.strip().upper(),
-            postal_code=address.postal_code.strip(),
-            country=address.country,
-            line1_norm=matching.normalize_address_line(address.line1),
-            period_end=today if use == AddressUse.OLD else None,
-        )
+        _address_row(
+            patient, address, use=use, period_end=today if use == AddressUse.OLD else None
+        ).save(force_insert=True)
         if use == AddressUse.OLD:
             previous_keys.add(key)
         changes.append("addresses")
 
 
 def _telecom_key(system: str, use: str, value: str) -> tuple:
-    normalized = (
-        matching.normalize_phone(value) if system == TelecomSystem.PHONE else value.strip().lower()
-    )
-    return (system, use, normalized)
+    return (system, use, _normalized_telecom(system, value))
 
 
 def _update_telecoms(patient: Patient, data: PatientData, changes: list) -> None:
@@ -798,13 +776,7 @@ def _update_telecoms(patient: Patient, data: PatientData, changes: list) -> None
     for key, telecom in wanted.items():
         if key in have:
             continue
-        PatientTelecom.objects.create(
-            patient=patient,
-            system=telecom.system,
-            use=telecom.use,
-            value=telecom.value.strip(),
-            normalized=key[2],
-        )
+        _telecom_row(patient, telecom).save(force_insert=True)
         changes.append("telecoms")
 
 

@@ -24,5 +24,7 @@ class Command(BaseCommand):
                     f"({result.rows_checked} rows before it are intact)."
                 )
             self.stdout.write(
-                self.style.SUCCESS(f"Audit trail intact: {result.rows_checked} rows verified.")
+                self.style.SUCCESS(
+                    f"Audit trail intact: {result.rows_checked} row{'' if result.rows_checked == 1 else 's'} verified."
+                )
             )
