@@ -7,6 +7,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.middleware import LoginRequiredMiddleware as DjangoLoginRequired
+from django.http import JsonResponse
 from django.shortcuts import redirect, render
 
 from accounts.roles import requires_mfa, role_codes
@@ -16,12 +17,25 @@ from recordroom import clock
 
 LAST_SEEN_KEY = "recordroom_last_seen"
 
-# Paths that authenticate on their own (bearer tokens) or serve public assets.
+# Paths that answer without a signed-in session: public assets, the health check, and
+# the APIs, which refuse on their own (401) rather than redirect to the log-in page.
 OPEN_PREFIXES = ("/static/", "/api/", "/fhir/", "/favicon.ico", "/healthz")
+# Paths with no session at all (bearer tokens, assets): the session guards skip them.
+# The workflow API under /api/ uses the session, so idle log-off and the role check
+# apply to it as to the pages.
+SESSIONLESS_PREFIXES = ("/static/", "/fhir/", "/favicon.ico", "/healthz")
 
 
 def _is_open(path: str) -> bool:
     return path.startswith(OPEN_PREFIXES)
+
+
+def _is_sessionless(path: str) -> bool:
+    return path.startswith(SESSIONLESS_PREFIXES)
+
+
+def _is_api(path: str) -> bool:
+    return path.startswith("/api/")
 
 
 class SessionGuardMiddleware:
@@ -32,7 +46,7 @@ class SessionGuardMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if _is_open(request.path):
+        if _is_sessionless(request.path):
             return self.get_response(request)
         now = clock.now().timestamp()
         user = request.user
@@ -43,6 +57,8 @@ class SessionGuardMiddleware:
 
                 do_record_logout(user, reason="automatic log-off after inactivity")
                 logout(request)
+                if _is_api(request.path):
+                    return self.get_response(request)  # now anonymous: the API answers 401
                 messages.info(
                     request,
                     f"You were signed out after {settings.SESSION_IDLE_MINUTES} minutes "
@@ -83,7 +99,7 @@ class MfaRequiredMiddleware:
         user = request.user
         if (
             user.is_authenticated
-            and not _is_open(request.path)
+            and not _is_sessionless(request.path)
             and not user.is_verified()
             and (requires_mfa(user) or _has_device(user))
         ):
@@ -95,6 +111,8 @@ class MfaRequiredMiddleware:
                 reason="session without the required second factor",
             )
             logout(request)
+            if _is_api(request.path):
+                return self.get_response(request)  # now anonymous: the API answers 401
             return redirect(settings.LOGIN_URL)
         return self.get_response(request)
 
@@ -118,7 +136,7 @@ class RoleRequiredMiddleware:
         user = request.user
         if (
             user.is_authenticated
-            and not _is_open(request.path)
+            and not _is_sessionless(request.path)
             and (user.is_system_account or not role_codes(user))
             and request.path != "/accounts/logout/"
         ):
@@ -129,5 +147,7 @@ class RoleRequiredMiddleware:
                 purpose=Purpose.SECURITY,
                 reason="account has no role" if not user.is_system_account else "system account",
             )
+            if _is_api(request.path):
+                return JsonResponse({"detail": "This account has no role here."}, status=403)
             return render(request, "accounts/no_role.html", status=403)
         return self.get_response(request)

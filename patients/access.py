@@ -88,22 +88,22 @@ def active_grant(user, patient: Patient, *, kinds=None) -> AccessGrant | None:
 
 
 def has_treatment_relationship(user, patient: Patient) -> bool:
-    """The user attends one of the patient's encounters, wrote one of their documents,
-    or holds a recorded treatment relationship."""
-    from documents.models import Document
+    """The user attends one of the patient's current encounters (in progress, planned,
+    or ended within RECORDROOM_TREATMENT_RELATIONSHIP_DAYS), or holds a recorded
+    treatment relationship.
+
+    Writing a document does not make one: otherwise a throwaway draft would open the
+    patient's sensitive documents and restricted record without break-the-glass."""
+    import datetime as dt
+
+    from django.conf import settings
+    from django.db.models import Q
+
     from encounters.models import Encounter
 
-    if (
-        Encounter.objects.filter(patient=patient, attending=user)
-        .exclude(status__in=["cancelled", "entered-in-error"])
-        .exists()
-    ):
-        return True
-    if (
-        Document.objects.filter(patient=patient, author=user)
-        .exclude(status="entered-in-error")
-        .exists()
-    ):
+    since = clock.now() - dt.timedelta(days=settings.TREATMENT_RELATIONSHIP_DAYS)
+    current = Q(status__in=["in-progress", "planned"]) | Q(status="finished", ended_at__gte=since)
+    if Encounter.objects.filter(current, patient=patient, attending=user).exists():
         return True
     return active_grant(user, patient, kinds=[AccessGrant.Kind.TREATMENT]) is not None
 

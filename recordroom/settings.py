@@ -203,10 +203,20 @@ DEFAULT_FROM_EMAIL = envstr("RECORDROOM_FROM_EMAIL", "recordroom@localhost")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"strip_query": {"()": "recordroom.logging_filters.StripQueryStrings"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["strip_query"]},
+        "server": {
+            "class": "logging.StreamHandler",
+            "filters": ["strip_query"],
+            "formatter": "server",
+        },
+    },
+    "formatters": {"server": {"format": "[{server_time}] {message}", "style": "{"}},
     "root": {"handlers": ["console"], "level": envstr("RECORDROOM_LOG_LEVEL", "INFO")},
     "loggers": {
         "django.security.csrf": {"level": "ERROR"},
+        "django.server": {"handlers": ["server"], "level": "INFO", "propagate": False},
     },
 }
 
@@ -227,3 +237,6 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = (MAX_UPLOAD_MB + 1) * 1024 * 1024
 # A document entered more than this many hours after the care it records is a late entry.
 LATE_ENTRY_HOURS = envint("RECORDROOM_LATE_ENTRY_HOURS", 24)
+# An attending's treatment relationship lasts while the encounter is open and this many
+# days after it ends (it opens restricted records and sensitive documents).
+TREATMENT_RELATIONSHIP_DAYS = envint("RECORDROOM_TREATMENT_RELATIONSHIP_DAYS", 30)

@@ -49,3 +49,28 @@ def test_the_openapi_document_is_served_locally(client, db):
     response = client.get("/api/openapi.json")
     assert response.status_code == 200
     assert "/api/audit/events" in response.json()["paths"]
+
+
+def test_an_idle_session_is_signed_out_of_the_api_too(client, personas, settings, audit_rows):
+    import time_machine
+
+    settings.SESSION_IDLE_MINUTES = 15
+    with time_machine.travel("2026-05-01 09:00Z", tick=False):
+        sign_in(client, personas.privacy_officer)
+        assert client.get("/api/audit/events", {"limit": 1}).status_code == 200
+    with time_machine.travel("2026-05-01 12:00Z", tick=False):
+        assert client.get("/api/audit/events", {"limit": 1}).status_code == 401
+    (event,) = audit_rows(action=Action.LOGOUT)
+    assert "inactivity" in event.reason
+
+
+def test_an_account_without_a_role_or_a_system_account_gets_no_api(client, personas):
+    client.force_login(personas.no_role)
+    assert client.get("/api/me").status_code == 403
+    client.force_login(personas.integration)
+    assert client.get("/api/me").status_code == 403
+
+
+def test_a_session_that_skipped_the_second_factor_gets_no_api(client, personas):
+    client.force_login(personas.privacy_officer)
+    assert client.get("/api/audit/events").status_code == 401

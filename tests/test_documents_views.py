@@ -503,3 +503,22 @@ def test_break_the_glass_is_not_needed_for_a_document_already_open(
     url = f"/documents/{hiv_note.public_id}/"
     assert client.post(url + "break-the-glass/", {**BTG, "password": PASSWORD})["Location"] == url
     assert not audit_rows(action=Action.BREAK_THE_GLASS)
+
+
+def test_a_throwaway_draft_does_not_open_sensitive_documents(client, personas, patient, hiv_note):
+    """Writing for a patient is not a treatment relationship (review finding H1)."""
+    from documents.actions import do_create_document
+    from documents.models import DocumentType
+
+    do_create_document(
+        patient,
+        doc_type=DocumentType.objects.get(loinc_code="11506-3"),
+        title="x",
+        service_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5),
+        acting_user=personas.other_clinician,
+        body="x",
+    )
+    sign_in(client, personas.other_clinician)
+    response = client.get(f"/documents/{hiv_note.public_id}/")
+    assert response.status_code == 403
+    assert b"Result discussed." not in response.content

@@ -105,7 +105,8 @@ def test_the_other_clinician_does_not_open_it(personas, vip):
         access_patient(personas.other_clinician, vip.public_id, scope=Scope.CLINICAL)
 
 
-def test_the_author_of_a_document_has_a_relationship(personas, vip):
+def test_writing_a_document_does_not_make_a_relationship(personas, vip):
+    """Otherwise a throwaway draft would open a restricted record without break-the-glass."""
     doc_type, _ = DocumentType.objects.get_or_create(
         loinc_code="11506-3", defaults={"display": "Progress note", "short_name": "Progress"}
     )
@@ -120,7 +121,37 @@ def test_the_author_of_a_document_has_a_relationship(personas, vip):
         created_at=now,
         updated_at=now,
     )
+    with pytest.raises(RestrictedRecord):
+        access_patient(personas.other_clinician, vip.public_id)
+
+
+def test_an_attending_relationship_ends_after_the_configured_days(personas, vip, settings):
+    import datetime as dt
+
+    import time_machine
+
+    from encounters.models import Encounter
+
+    settings.TREATMENT_RELATIONSHIP_DAYS = 30
+    now = clock.now()
+    Encounter.objects.create(
+        patient=vip,
+        facility=personas.facility,
+        visit_number="T1",
+        encounter_class="IMP",
+        status="finished",
+        started_at=now - dt.timedelta(days=3),
+        ended_at=now - dt.timedelta(days=1),
+        attending=personas.other_clinician,
+        created_at=now,
+        updated_at=now,
+    )
     assert access_patient(personas.other_clinician, vip.public_id) == vip
+    with (
+        time_machine.travel(now + dt.timedelta(days=31), tick=False),
+        pytest.raises(RestrictedRecord),
+    ):
+        access_patient(personas.other_clinician, vip.public_id)
 
 
 def test_a_recorded_treatment_relationship_opens_it_until_it_expires(personas, vip):
