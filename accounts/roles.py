@@ -13,8 +13,10 @@ from django.db import models
 from accounts.permissions import AccountsPermission
 from audit.permissions import AuditPermission
 from clinical.permissions import ClinicalPermission
+from completion.permissions import CompletionPermission
 from documents.permissions import DocumentsPermission
 from encounters.permissions import EncountersPermission
+from interop.permissions import InteropPermission
 from patients.permissions import PatientsPermission
 
 
@@ -37,10 +39,14 @@ PERMISSION_ENUMS: list[type[models.TextChoices]] = [
     EncountersPermission,
     DocumentsPermission,
     ClinicalPermission,
+    CompletionPermission,
+    InteropPermission,
 ]
 
 P = PatientsPermission
 D = DocumentsPermission
+C = CompletionPermission
+I = InteropPermission  # noqa: E741
 _READ_RECORD = {P.READ_DEMOGRAPHICS, P.READ_CLINICAL, P.BREAK_THE_GLASS}
 
 ROLE_PERMISSIONS: dict[Role, set[str]] = {
@@ -51,6 +57,9 @@ ROLE_PERMISSIONS: dict[Role, set[str]] = {
         EncountersPermission.MANAGE,
         D.FILE,
         ClinicalPermission.RECORD,
+        C.VIEW_DEFICIENCIES,
+        C.MANAGE_DEFICIENCIES,
+        C.REVIEW_QUALITY,
     },
     Role.HIM_ADMINISTRATOR: {
         AccountsPermission.MANAGE_USERS,
@@ -66,10 +75,25 @@ ROLE_PERMISSIONS: dict[Role, set[str]] = {
         D.MARK_IN_ERROR,
         D.VIEW_ENTERED_IN_ERROR,
         ClinicalPermission.MARK_IN_ERROR,
+        C.VIEW_DEFICIENCIES,
+        C.MANAGE_DEFICIENCIES,
+        C.MANAGE_RULES,
+        C.MANAGE_QUALITY_AUDITS,
+        C.REVIEW_QUALITY,
+        I.IMPORT,
+        I.MANAGE_IMPORT_ERRORS,
+        I.BULK_EXPORT,
+        I.MANAGE_CLIENTS,
     },
-    Role.CODER: {*_READ_RECORD},
+    Role.CODER: {*_READ_RECORD, C.VIEW_DEFICIENCIES},
     Role.ROI_SPECIALIST: {*_READ_RECORD, P.VIEW_NATIONAL_ID},
-    Role.CLINICIAN: {*_READ_RECORD, D.AUTHOR, D.READ_SENSITIVE, ClinicalPermission.RECORD},
+    Role.CLINICIAN: {
+        *_READ_RECORD,
+        D.AUTHOR,
+        D.READ_SENSITIVE,
+        ClinicalPermission.RECORD,
+        C.COMPLETE_OWN,
+    },
     Role.PRIVACY_OFFICER: {
         AccountsPermission.VIEW_USERS,
         AuditPermission.VIEW_TRAIL,
@@ -81,7 +105,19 @@ ROLE_PERMISSIONS: dict[Role, set[str]] = {
         P.BREAK_THE_GLASS,
     },
     Role.PATIENT: set(),
-    Role.INTEGRATION: set(),
+    # A system account feeding the record: what an import writes (patients, encounters,
+    # filed documents, clinical data) and the population-level reads of bulk export.
+    Role.INTEGRATION: {
+        P.READ_DEMOGRAPHICS,
+        P.READ_CLINICAL,
+        P.REGISTER,
+        P.UPDATE_DEMOGRAPHICS,
+        EncountersPermission.MANAGE,
+        D.FILE,
+        ClinicalPermission.RECORD,
+        I.IMPORT,
+        I.BULK_EXPORT,
+    },
 }
 
 # Roles that sign in to the web pages (the integration account only calls the APIs).

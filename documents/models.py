@@ -59,6 +59,16 @@ class DocumentSource(models.TextChoices):
     IMPORTED = "imported", "Imported (interface)"
 
 
+class OrderMode(models.TextChoices):
+    """How an order was given: verbal and telephone orders must be authenticated by the
+    ordering clinician within the state's limit (completion policy)."""
+
+    NOT_AN_ORDER = "", "Not an order"
+    WRITTEN = "written", "Written / entered by the prescriber"
+    VERBAL = "verbal", "Verbal order"
+    TELEPHONE = "telephone", "Telephone order"
+
+
 class Document(models.Model):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     patient = models.ForeignKey(
@@ -82,6 +92,9 @@ class Document(models.Model):
     )
     source = models.CharField(
         max_length=10, choices=DocumentSource.choices, default=DocumentSource.AUTHORED
+    )
+    order_mode = models.CharField(
+        max_length=10, choices=OrderMode.choices, blank=True, default=OrderMode.NOT_AN_ORDER
     )
     addendum_to = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="addenda"

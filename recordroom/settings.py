@@ -46,6 +46,8 @@ INSTALLED_APPS = [
     "encounters",
     "documents",
     "clinical",
+    "completion",
+    "interop",
 ]
 
 MIDDLEWARE = [

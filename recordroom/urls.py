@@ -11,6 +11,9 @@ urlpatterns = [
     path("patients/", include("patients.urls")),
     path("encounters/", include("encounters.urls")),
     path("documents/", include("documents.urls")),
+    path("completion/", include("completion.urls")),
+    path("interop/", include("interop.urls")),
+    path("fhir/", include("interop.fhir_urls")),
     path("api/", api.urls),
 ]
 
