@@ -47,16 +47,19 @@ from documents.models import (
     DocumentStatusChange,
     DocumentType,
     DocumentVersion,
+    OrderMode,
     SensitiveCategory,
     VersionKind,
 )
 from documents.permissions import DocumentsPermission as DP
+from documents.signals import document_changed
 from documents.workflow import Conflict
 from encounters.models import EncounterStatus
 from patients.access import default_purpose
 from recordroom import clock
 
 DEFAULT_LATE_ENTRY_HOURS = 24
+ORDERS_LOINC = "46209-3"  # Provider orders: the one type that carries an order mode
 VOID_ENCOUNTER = {EncounterStatus.CANCELLED, EncounterStatus.ENTERED_IN_ERROR}
 MAX_BODY_CHARS = 200_000
 _MARKUP = re.compile(r"[<>]")
@@ -252,6 +255,11 @@ def _audit(acting_user, action: str, document: Document, **detail) -> None:
     )
 
 
+def _changed(document: Document, change: str) -> None:
+    """Tell listeners (chart completion) inside the action's transaction."""
+    document_changed.send(sender=Document, document=document, change=change)
+
+
 # --- creating ----------------------------------------------------------------------------
 
 
@@ -270,13 +278,15 @@ def do_create_document(
     attachment=None,
     author=None,
     written_at: dt.datetime | None = None,
+    order_mode: str = OrderMode.NOT_AN_ORDER,
 ) -> Document:
     """Write a draft (``source=authored``, ``documents.author``), or file a scanned or
     imported document (``documents.file``), which is final at once.
 
     ``patient`` comes from ``patients.access.access_patient``. A late entry is marked
     when the author says so or when it is entered more than LATE_ENTRY_HOURS after
-    ``service_at``.
+    ``service_at``. ``order_mode`` (written, verbal, telephone) is given for provider
+    orders (LOINC 46209-3) only.
     """
     authored = source == DocumentSource.AUTHORED
     require_permission(
@@ -321,6 +331,13 @@ def do_create_document(
             errors.setdefault("written_at", []).append("Give the date and time it was written.")
         elif written_at > now:
             errors.setdefault("written_at", []).append("The date it was written is in the future.")
+    order_mode = order_mode or OrderMode.NOT_AN_ORDER
+    if order_mode not in OrderMode.values:
+        errors.setdefault("order_mode", []).append("Choose written, verbal or telephone.")
+    elif order_mode and isinstance(doc_type, DocumentType) and doc_type.loinc_code != ORDERS_LOINC:
+        errors.setdefault("order_mode", []).append(
+            "Only provider orders have an order mode (written, verbal or telephone)."
+        )
     checked = _attachment(errors, attachment)
     if source == DocumentSource.SCANNED and attachment is None:
         errors.setdefault("attachment", []).append("A scanned document needs its scanned file.")
@@ -343,6 +360,7 @@ def do_create_document(
                 late_entry=late,
                 status=DocumentStatus.DRAFT if authored else DocumentStatus.FINAL,
                 source=source,
+                order_mode=order_mode,
                 sensitivity=categories,
                 is_sensitive=bool(categories),
                 created_at=now,
@@ -381,7 +399,9 @@ def do_create_document(
                 late_entry=late,
                 sensitivity=categories,
                 attachment_sha256=version.attachment_sha256 or None,
+                **({"order_mode": order_mode} if order_mode else {}),
             )
+            _changed(document, "created")
     except BaseException:
         integrity.discard_unrecorded(stored)
         raise
@@ -435,6 +455,7 @@ def do_revise_draft(document: Document, *, body: str, acting_user, attachment=No
             locked.updated_at = now
             locked.save(update_fields=["current_version", "updated_at"])
             _audit(acting_user, Action.UPDATE, locked, version=version.number, draft=True)
+            _changed(locked, "revised")
     except BaseException:
         integrity.discard_unrecorded(stored)
         raise
@@ -514,6 +535,7 @@ def do_sign_document(document: Document, *, password: str, acting_user) -> Docum
             sha256=version.content_sha256,
             status=to_status,
         )
+        _changed(locked, "signed")
     document.status, document.current_version = locked.status, version
     document.signed_at, document.updated_at = now, now
     return version
@@ -618,6 +640,7 @@ def do_amend_document(
                 awaiting_signature=authored,
                 attachment_sha256=version.attachment_sha256 or None,
             )
+            _changed(locked, "amended")
     except BaseException:
         integrity.discard_unrecorded(stored)
         raise
@@ -699,6 +722,7 @@ def do_add_addendum(
             version=1,
             late_entry=bool(late_entry),
         )
+        _changed(addendum, "addendum")
     return addendum
 
 
@@ -747,6 +771,7 @@ def do_mark_entered_in_error(document: Document, *, reason: str, acting_user) ->
             status={"from": old, "to": DocumentStatus.ENTERED_IN_ERROR},
             own_draft=own_draft,
         )
+        _changed(locked, "entered_in_error")
     document.status, document.updated_at = locked.status, now
     return document
 

@@ -76,11 +76,14 @@ def _detail(document):
 @_refusals
 def new_document_view(request, patient_id):
     patient, sources = access.access_patient_for_new_document(request.user, patient_id)
+    doc_types = access.document_types()
+    encounters = access.encounter_choices(patient)
     form = NewDocumentForm(
         *_posted(request),
         sources=sources,
-        doc_types=access.document_types(),
-        encounters=access.encounter_choices(patient),
+        doc_types=doc_types,
+        encounters=encounters,
+        initial=_prefill(request, doc_types, encounters),
     )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -103,6 +106,25 @@ def new_document_view(request, patient_id):
         "banner": access.patient_banner(patient),
     }
     return render(request, "documents/new.html", context, status=400 if form.errors else 200)
+
+
+def _prefill(request, doc_types, encounters) -> dict:
+    """Initial values from the query string (the completion queue links a missing
+    document as ``?encounter=<uuid>&doc_type=<LOINC>``); values that match nothing the
+    user may choose are ignored."""
+    if request.method != "GET":
+        return {}
+    initial = {}
+    code = request.GET.get("doc_type", "")
+    doc_type = next((t for t in doc_types if t.loinc_code == code), None) if code else None
+    if doc_type is not None:
+        initial["doc_type"] = doc_type
+        initial["title"] = doc_type.display
+    wanted = request.GET.get("encounter", "")
+    encounter = next((e for e in encounters if str(e.public_id) == wanted), None) if wanted else None
+    if encounter is not None:
+        initial["encounter"] = encounter
+    return initial
 
 
 @require_GET

@@ -34,6 +34,7 @@ from encounters.models import (
     VisitNumberCounter,
 )
 from encounters.permissions import EncountersPermission
+from encounters.signals import encounter_changed
 from patients.access import facility_ids
 from patients.models import IdentifierKind, Patient
 from recordroom import clock
@@ -174,6 +175,11 @@ def _audit(encounter: Encounter, event: str, *, acting_user, reason: str = "", *
             **detail,
         },
     )
+
+
+def _changed(encounter: Encounter, change: str) -> None:
+    """Tell listeners (chart completion) inside the action's transaction."""
+    encounter_changed.send(sender=Encounter, encounter=encounter, change=change)
 
 
 def _require_manage(acting_user, encounter_or_patient, action=Action.UPDATE) -> None:
@@ -507,6 +513,7 @@ def do_register_encounter(
                 )
             _write_version(encounter, acting_user=acting_user, reason=version_reason, now=now)
             _audit(encounter, "register", acting_user=acting_user)
+            _changed(encounter, "registered")
     except IntegrityError:
         # Another registration took the same number between the check and the insert.
         raise _duplicate_visit_number(values["visit_number"], facility) from None
@@ -548,6 +555,7 @@ def do_start_encounter(
             )
         _write_version(locked, acting_user=acting_user, reason="checked in / admitted", now=now)
         _audit(locked, "start", acting_user=acting_user)
+        _changed(locked, "started")
     _refresh(encounter, locked)
     return encounter
 
@@ -608,6 +616,7 @@ def do_transfer(
             locked, acting_user=acting_user, reason=_clean_text(reason) or "transfer", now=now
         )
         _audit(locked, "transfer", acting_user=acting_user)
+        _changed(locked, "transferred")
     _refresh(encounter, locked)
     return location
 
@@ -650,6 +659,7 @@ def do_discharge(
         locked.save(update_fields=["status", "ended_at", "disposition", "version", "updated_at"])
         _write_version(locked, acting_user=acting_user, reason="discharged", now=now)
         _audit(locked, "discharge", acting_user=acting_user, disposition=locked.disposition)
+        _changed(locked, "discharged")
     _refresh(encounter, locked)
     return encounter
 
@@ -677,6 +687,7 @@ def do_cancel_discharge(encounter: Encounter, *, reason: str, acting_user) -> En
             locked, acting_user=acting_user, reason=f"discharge cancelled: {reason}", now=now
         )
         _audit(locked, "cancel_discharge", acting_user=acting_user, reason=reason)
+        _changed(locked, "discharge_cancelled")
     _refresh(encounter, locked)
     return encounter
 
@@ -751,6 +762,7 @@ def do_correct_encounter(
             raise _duplicate_visit_number(after["visit_number"], locked.facility) from None
         _write_version(locked, acting_user=acting_user, reason=f"corrected: {reason}", now=now)
         _audit(locked, "correct", acting_user=acting_user, reason=reason, fields=changed)
+        _changed(locked, "corrected")
     _refresh(encounter, locked)
     return encounter
 
@@ -845,5 +857,6 @@ def do_cancel_encounter(
         label = "cancelled" if status == S.CANCELLED else "entered in error"
         _write_version(locked, acting_user=acting_user, reason=f"{label}: {reason}", now=now)
         _audit(locked, step, acting_user=acting_user, reason=reason, previous_status=old)
+        _changed(locked, "cancelled" if status == S.CANCELLED else "entered_in_error")
     _refresh(encounter, locked)
     return encounter

@@ -40,6 +40,27 @@ def _break_the_glass_to_review(user):
     return pending_break_the_glass(user)
 
 
+def _records_to_complete(user):
+    from completion.summary import clinician_summary
+
+    return clinician_summary(user)
+
+
+def _chart_completion(user):
+    from completion.summary import him_summary
+
+    return him_summary(user)
+
+
+CHART_COMPLETION = Panel(
+    "Chart completion",
+    "Incomplete and delinquent records, and this month's delinquency rate.",
+    "No facility to report on.",
+    _chart_completion,
+    "completion/_home_him.html",
+)
+
+
 PANELS: dict[Role, list[Panel]] = {
     Role.HIM_TECHNICIAN: [
         Panel(
@@ -57,6 +78,7 @@ PANELS: dict[Role, list[Panel]] = {
             "Physical charts out of the file room, by due date.",
             "No charts are out.",
         ),
+        CHART_COMPLETION,
     ],
     Role.HIM_ADMINISTRATOR: [
         Panel(
@@ -71,11 +93,7 @@ PANELS: dict[Role, list[Panel]] = {
             "Pairs in the master patient index waiting for review.",
             "No pairs waiting.",
         ),
-        Panel(
-            "Delinquent records",
-            "Records incomplete past the completion limit.",
-            "No delinquent records.",
-        ),
+        CHART_COMPLETION,
     ],
     Role.CODER: [
         Panel(
@@ -103,9 +121,11 @@ PANELS: dict[Role, list[Panel]] = {
     ],
     Role.CLINICIAN: [
         Panel(
-            "My deficiencies",
-            "Documents to complete or sign, nearest to delinquent first.",
+            "Records to complete",
+            "Your open deficiencies, those near delinquency, and your reminders.",
             "Nothing to complete.",
+            _records_to_complete,
+            "completion/_home_clinician.html",
         ),
         Panel(
             "Coding queries for me",

@@ -6,17 +6,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from accounts.permissions import AccountsPermission
-from accounts.roles import role_codes
+from accounts.roles import Role, role_codes
 from audit.permissions import AuditPermission
+from completion.permissions import CompletionPermission
+from interop.permissions import InteropPermission
 from patients.permissions import PatientsPermission
 
 
 @dataclass(frozen=True)
 class NavItem:
+    """Shown to users holding ``permission`` (when set) and one of ``roles`` (when set),
+    and also to every user with one of the roles in ``also_roles``."""
+
     label: str
     url_name: str
     permission: str = ""
     roles: frozenset[str] = frozenset()
+    also_roles: frozenset[str] = frozenset()
 
 
 NAVIGATION = [
@@ -28,6 +34,28 @@ NAVIGATION = [
         "patients:btg_queue",
         permission=PatientsPermission.REVIEW_BREAK_THE_GLASS,
     ),
+    NavItem("My deficiencies", "completion:queue", permission=CompletionPermission.COMPLETE_OWN),
+    NavItem(
+        "Chart completion",
+        "completion:dashboard",
+        permission=CompletionPermission.VIEW_DEFICIENCIES,
+    ),
+    NavItem("Completion rules", "completion:rules", permission=CompletionPermission.MANAGE_RULES),
+    NavItem(
+        "Quality audits",
+        "completion:quality_audits",
+        permission=CompletionPermission.REVIEW_QUALITY,
+    ),
+    # Clinicians get reminders; HIM administrators the notices about deficiencies that
+    # nobody who can sign in holds (completion.reminders).
+    NavItem(
+        "Inbox",
+        "completion:inbox",
+        permission=CompletionPermission.COMPLETE_OWN,
+        also_roles=frozenset({Role.HIM_ADMINISTRATOR.value}),
+    ),
+    NavItem("Import errors", "imports:errors", permission=InteropPermission.MANAGE_IMPORT_ERRORS),
+    NavItem("API clients", "clients:list", permission=InteropPermission.MANAGE_CLIENTS),
     NavItem("Audit trail", "audit:trail", permission=AuditPermission.VIEW_TRAIL),
     NavItem("Users", "accounts:users", permission=AccountsPermission.VIEW_USERS),
     NavItem("My account", "accounts:security"),
@@ -38,9 +66,12 @@ def items_for(user) -> list[NavItem]:
     from accounts.access import has_permission
 
     codes = role_codes(user)
-    return [
-        item
-        for item in NAVIGATION
-        if (not item.permission or has_permission(user, item.permission))
-        and (not item.roles or item.roles & codes)
-    ]
+
+    def shown(item: NavItem) -> bool:
+        if item.also_roles & codes:
+            return True
+        return (not item.permission or has_permission(user, item.permission)) and (
+            not item.roles or bool(item.roles & codes)
+        )
+
+    return [item for item in NAVIGATION if shown(item)]

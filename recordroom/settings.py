@@ -200,6 +200,9 @@ TASKS = {
 
 EMAIL_BACKEND = envstr("RECORDROOM_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = envstr("RECORDROOM_FROM_EMAIL", "recordroom@localhost")
+# The address the department reaches RecordRoom at, for absolute links in e-mails
+# (reminders); without it the links are paths.
+SITE_URL = envstr("RECORDROOM_SITE_URL", "")
 
 # Logs never carry patient data: messages name ids, and request bodies are not logged.
 LOGGING = {
@@ -242,3 +245,11 @@ LATE_ENTRY_HOURS = envint("RECORDROOM_LATE_ENTRY_HOURS", 24)
 # An attending's treatment relationship lasts while the encounter is open and this many
 # days after it ends (it opens restricted records and sensitive documents).
 TREATMENT_RELATIONSHIP_DAYS = envint("RECORDROOM_TREATMENT_RELATIONSHIP_DAYS", 30)
+
+# Chart completion reminders: how many days back a first run catches up on "now
+# delinquent" notices, and the local hour the daily reminder task runs.
+COMPLETION_REMINDER_CATCH_UP_DAYS = envint("RECORDROOM_COMPLETION_REMINDER_CATCH_UP_DAYS", 7)
+COMPLETION_REMINDER_HOUR = envint("RECORDROOM_COMPLETION_REMINDER_HOUR", 7)
+
+# FHIR API: bearer token lifetime, largest accepted bundle (POST /fhir and files).
+FHIR_TOKEN_SECONDS = envint("RECORDROOM_FHIR_TOKEN_SECONDS", 3600)

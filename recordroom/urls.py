@@ -14,6 +14,7 @@ urlpatterns = [
     path("completion/", include("completion.urls")),
     path("interop/", include("interop.urls")),
     path("fhir/", include("interop.fhir_urls")),
+    path("oauth/", include("interop.oauth_urls")),
     path("api/", api.urls),
 ]
 

@@ -522,3 +522,30 @@ def test_a_throwaway_draft_does_not_open_sensitive_documents(client, personas, p
     response = client.get(f"/documents/{hiv_note.public_id}/")
     assert response.status_code == 403
     assert b"Result discussed." not in response.content
+
+
+def test_the_new_document_form_is_prefilled_from_a_deficiency_link(client, personas, patient):
+    from encounters.actions import do_register_encounter
+    from encounters.models import EncounterClass
+
+    encounter = do_register_encounter(
+        patient,
+        facility=personas.facility,
+        encounter_class=EncounterClass.INPATIENT,
+        started_at=dt.datetime(2026, 3, 1, 14, tzinfo=dt.UTC),
+        acting_user=personas.technician,
+        attending=personas.clinician,
+        unit="4 West",
+    )
+    sign_in(client, personas.clinician)
+    url = f"/documents/new/{patient.public_id}/"
+    response = client.get(url, {"encounter": str(encounter.public_id), "doc_type": "18842-5"})
+    form = response.context["form"]
+    assert form.initial["doc_type"].loinc_code == "18842-5"
+    assert form.initial["title"] == "Discharge summary"
+    assert form.initial["encounter"].public_id == encounter.public_id
+    # Values that match nothing the user may choose are ignored, not an error.
+    response = client.get(url, {"encounter": "not-a-uuid", "doc_type": "99999-9"})
+    assert response.status_code == 200
+    assert "doc_type" not in response.context["form"].initial
+    assert "encounter" not in response.context["form"].initial

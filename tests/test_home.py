@@ -17,17 +17,50 @@ def _nav(response):
     [
         (
             "technician",
-            ["home", "patients:search", "patients:register", "accounts:security"],
+            [
+                "home",
+                "patients:search",
+                "patients:register",
+                "completion:dashboard",
+                "completion:quality_audits",
+                "accounts:security",
+            ],
             "Documents to index",
         ),
         (
             "administrator",
-            ["home", "patients:search", "patients:register", "accounts:users", "accounts:security"],
+            [
+                "home",
+                "patients:search",
+                "patients:register",
+                "completion:dashboard",
+                "completion:rules",
+                "completion:quality_audits",
+                "completion:inbox",
+                "imports:errors",
+                "clients:list",
+                "accounts:users",
+                "accounts:security",
+            ],
             "Locked accounts",
         ),
-        ("coder", ["home", "patients:search", "accounts:security"], "Coding work queue"),
+        (
+            "coder",
+            ["home", "patients:search", "completion:dashboard", "accounts:security"],
+            "Coding work queue",
+        ),
         ("roi_specialist", ["home", "patients:search", "accounts:security"], "Requests due soon"),
-        ("clinician", ["home", "patients:search", "accounts:security"], "My deficiencies"),
+        (
+            "clinician",
+            [
+                "home",
+                "patients:search",
+                "completion:queue",
+                "completion:inbox",
+                "accounts:security",
+            ],
+            "Records to complete",
+        ),
         (
             "privacy_officer",
             [

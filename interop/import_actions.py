@@ -1,0 +1,390 @@
+"""The import's doors: importing files and bundles, and the quarantine of rejected
+units (list, open, replay, dismiss).
+
+Each checks its permission first (``interop.import`` to import,
+``interop.manage_import_errors`` for the quarantine; a refusal is audited), then works.
+Importing writes one audit event per unit, with the ids of the patients it touched
+(never names); a rejected unit is audited as it is quarantined.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import Http404
+
+from accounts.access import require_permission
+from accounts.models import Facility
+from audit.actions import record_event
+from audit.models import Action, Purpose
+from interop import outcome as oo
+from interop.importer import (
+    TYPE_ORDER,
+    ImportContext,
+    UnitResult,
+    import_unit,
+    max_bundle_bytes,
+)
+from interop.models import ImportUnit, UnitStatus
+from interop.permissions import InteropPermission
+from patients.access import facility_ids
+from recordroom import clock
+
+_TYPE_HINT = re.compile(rb'"resourceType"\s*:\s*"([A-Za-z]+)"')
+
+
+@dataclass
+class RefusedUnit:
+    source: str
+    position: str
+    reason: str
+    public_id: str
+
+
+@dataclass
+class ImportResult:
+    """What an import did: per resource type, how many were created, updated, left
+    unchanged and refused; the units accepted and refused."""
+
+    counts: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    units_accepted: int = 0
+    units_refused: int = 0
+    refused: list[RefusedUnit] = field(default_factory=list)
+    results: list[UnitResult] = field(default_factory=list)
+
+    def add(self, result: UnitResult, source: str, position: str) -> None:
+        if result.accepted:
+            self.units_accepted += 1
+            for rtype, counter in result.counts.items():
+                self.counts[rtype].update(counter)
+        else:
+            self.units_refused += 1
+            types = result.resource_types or Counter({"unknown": 1})
+            for rtype, number in types.items():
+                self.counts[rtype]["refused"] += number
+            self.refused.append(
+                RefusedUnit(
+                    source=source,
+                    position=position,
+                    reason=result.reason,
+                    public_id=str(result.unit.public_id) if result.unit else "",
+                )
+            )
+        self.results.append(result)
+
+    def totals(self) -> Counter:
+        total = Counter()
+        for counter in self.counts.values():
+            total.update(counter)
+        return total
+
+
+def import_facility(acting_user, code: str | None) -> Facility:
+    """The facility imported patients are registered at: the one named, else the
+    importing account's first facility."""
+    if code:
+        facility = Facility.objects.filter(code=code).first()
+        if facility is None:
+            raise oo.FhirError(
+                422, oo.Issue("error", oo.NOT_FOUND, f"There is no facility with code {code!r}.")
+            )
+        return facility
+    ids = sorted(facility_ids(acting_user)) if acting_user is not None else []
+    facility = Facility.objects.filter(pk__in=ids).order_by("pk").first() if ids else None
+    if facility is None:
+        raise oo.FhirError(
+            422,
+            oo.Issue(
+                "error",
+                oo.PROCESSING,
+                "The importing account works at no facility: give it one, or name the "
+                "facility (--facility CODE).",
+            ),
+        )
+    return facility
+
+
+# --- files --------------------------------------------------------------------------------
+
+
+def _files(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found.extend(
+                sorted(
+                    p for p in path.rglob("*") if p.is_file() and p.suffix in (".json", ".ndjson")
+                )
+            )
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise FileNotFoundError(f"No such file or folder: {path}")
+    return found
+
+
+def _type_hint(path: Path) -> str:
+    with path.open("rb") as handle:
+        head = handle.read(4096)
+    match = _TYPE_HINT.search(head)
+    return match.group(1).decode() if match else ""
+
+
+def _file_order(path: Path) -> tuple:
+    hint = _type_hint(path)
+    # A Bundle carries its own order; lone resources and NDJSON files of the types others
+    # reference come first.
+    return (TYPE_ORDER.get(hint, 9 if hint != "Bundle" else 5), str(path))
+
+
+def _units_of(path: Path, channel_limit: int) -> Iterator[tuple[bytes, str, bool]]:
+    """(raw, position, too_large) of each unit in a file, read without holding more than
+    one unit in memory: a line of an NDJSON file, or the whole of a JSON file."""
+    if path.suffix == ".ndjson":
+        with path.open("rb") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                yield line.rstrip(b"\r\n"), f"line {number}", len(line) > channel_limit
+        return
+    size = path.stat().st_size
+    if size > channel_limit:
+        yield b"", "", True
+        return
+    yield path.read_bytes(), "", False
+
+
+def do_import_paths(
+    paths: Iterable[str | os.PathLike],
+    *,
+    acting_user,
+    source: str = "import",
+    facility: Facility | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ImportResult:
+    """Import files and folders (``*.json`` lone resources or Bundles, ``*.ndjson`` one
+    resource a line). Each Bundle, line or lone resource is a unit. Units whose only
+    problem is a reference to something not yet imported are retried after the rest;
+    what still cannot be resolved is quarantined."""
+    require_permission(
+        acting_user, InteropPermission.IMPORT, action=Action.CREATE, object_type="import_unit"
+    )
+    facility = facility or import_facility(acting_user, None)
+    result = ImportResult()
+    limit = max_bundle_bytes("command")
+    deferred: list[tuple[bytes, ImportContext, str]] = []
+    for path in sorted(_files(paths), key=_file_order):
+        ctx = ImportContext(
+            acting_user=acting_user,
+            facility=facility,
+            source=source or "import",
+            channel="command",
+            source_label=path.name,
+        )
+        for raw, position, too_large in _units_of(path, limit):
+            if too_large:
+                size = len(raw) if raw else path.stat().st_size
+                unit_result = import_unit(b"", ctx, position=position, size=size)
+                result.add(unit_result, path.name, position)
+                continue
+            unit_result = import_unit(raw, ctx, position=position, defer_dangling=True)
+            if unit_result.deferred:
+                deferred.append((raw, ctx, position))
+            else:
+                result.add(unit_result, path.name, position)
+            if progress is not None:
+                progress(sum(unit_result.resource_types.values()) or 1)
+    # Retry what waited for a reference, while that makes progress.
+    while deferred:
+        waiting, deferred = deferred, []
+        progressed = False
+        for raw, ctx, position in waiting:
+            unit_result = import_unit(raw, ctx, position=position, defer_dangling=True)
+            if unit_result.deferred:
+                deferred.append((raw, ctx, position))
+            else:
+                progressed = True
+                result.add(unit_result, ctx.source_label, position)
+        if not progressed:
+            for raw, ctx, position in deferred:
+                unit_result = import_unit(raw, ctx, position=position)
+                result.add(unit_result, ctx.source_label, position)
+            deferred = []
+    return result
+
+
+def do_import_bundle(
+    raw_bytes: bytes,
+    *,
+    acting_user,
+    source: str = "import",
+    channel: str = "api",
+    facility: Facility | None = None,
+) -> ImportResult:
+    """Import one unit given as bytes (a Bundle or a lone resource)."""
+    require_permission(
+        acting_user, InteropPermission.IMPORT, action=Action.CREATE, object_type="import_unit"
+    )
+    facility = facility or import_facility(acting_user, None)
+    ctx = ImportContext(
+        acting_user=acting_user,
+        facility=facility,
+        source=source or "import",
+        channel=channel,
+        source_label=source or channel,
+    )
+    result = ImportResult()
+    result.add(import_unit(raw_bytes, ctx), ctx.source_label, "")
+    return result
+
+
+# --- the quarantine -----------------------------------------------------------------------
+
+
+def _require_manage(acting_user, unit: ImportUnit | None = None, action=Action.VIEW) -> None:
+    require_permission(
+        acting_user,
+        InteropPermission.MANAGE_IMPORT_ERRORS,
+        action=action,
+        purpose=Purpose.OPERATIONS,
+        object_type="import_unit",
+        object_id=str(unit.public_id) if unit else "",
+    )
+
+
+def list_import_errors(acting_user, *, status: str = UnitStatus.REJECTED):
+    """The quarantined units, newest first (audited as a search)."""
+    _require_manage(acting_user, action=Action.SEARCH)
+    if status not in UnitStatus.values:
+        status = UnitStatus.REJECTED
+    record_event(
+        acting_user,
+        Action.SEARCH,
+        purpose=Purpose.OPERATIONS,
+        object_type="import_unit",
+        detail={"status": status},
+    )
+    return (
+        ImportUnit.objects.filter(status=status)
+        .defer("raw")
+        .select_related("received_by", "resolved_by")
+        .order_by("-received_at", "-pk")
+    )
+
+
+def access_import_unit(acting_user, public_id) -> ImportUnit:
+    """One unit with its raw input (which may hold patient data): audited view."""
+    _require_manage(acting_user)
+    try:
+        unit = ImportUnit.objects.select_related("received_by", "resolved_by", "replay_of").get(
+            public_id=public_id
+        )
+    except (ImportUnit.DoesNotExist, ValueError, ValidationError):
+        raise Http404("No such import unit") from None
+    record_event(
+        acting_user,
+        Action.VIEW,
+        purpose=Purpose.OPERATIONS,
+        object_type="import_unit",
+        object_id=str(unit.public_id),
+        detail={"status": unit.status},
+    )
+    return unit
+
+
+def unit_replays(unit: ImportUnit) -> list[ImportUnit]:
+    return list(unit.replays.defer("raw").order_by("-received_at"))
+
+
+def do_replay_unit(unit: ImportUnit, *, acting_user, raw: bytes | None = None) -> UnitResult:
+    """Import a quarantined unit again: as received, or as the administrator corrected
+    it (``raw``). On success the unit is marked replayed and the new accepted unit points
+    to it; on failure nothing changes and the result carries the new issues."""
+    _require_manage(acting_user, unit, action=Action.UPDATE)
+    if unit.status != UnitStatus.REJECTED:
+        raise ValidationError("Only a rejected unit waiting in quarantine can be replayed.")
+    data = bytes(raw) if raw is not None else bytes(unit.raw or b"")
+    if not data.strip():
+        raise ValidationError(
+            "Nothing of this unit was kept (it was too large to hold): import the file again "
+            "once it is split, then dismiss this entry."
+        )
+    facility = import_facility(unit.received_by or acting_user, None)
+    ctx = ImportContext(
+        acting_user=acting_user,
+        facility=facility,
+        source=_namespace_of(unit),
+        channel="replay",
+        source_label=unit.source,
+    )
+    with transaction.atomic():
+        result = import_unit(data, ctx, position=unit.position, quarantine=False, replay_of=unit)
+        if result.accepted:
+            now = clock.now()
+            ImportUnit.objects.filter(pk=unit.pk).update(
+                status=UnitStatus.REPLAYED, resolved_at=now, resolved_by=acting_user
+            )
+            unit.status, unit.resolved_at, unit.resolved_by = UnitStatus.REPLAYED, now, acting_user
+    if not result.accepted:
+        record_event(
+            acting_user,
+            Action.UPDATE,
+            purpose=Purpose.OPERATIONS,
+            object_type="import_unit",
+            object_id=str(unit.public_id),
+            reason="replay failed; the unit stays in quarantine",
+            detail={"corrected": raw is not None, "issues": len(result.issues)},
+        )
+    return result
+
+
+def _namespace_of(unit: ImportUnit) -> str:
+    # The command's source option is not kept apart from the file name; resources with
+    # meta.source carry their own namespace. A unit from the API was received under the
+    # client's name, which is its namespace.
+    if unit.channel == "api":
+        return unit.source or "api"
+    return "import"
+
+
+def do_dismiss_unit(unit: ImportUnit, *, acting_user, reason: str) -> ImportUnit:
+    """Close a quarantined unit without importing it (a duplicate, test data, a message
+    the sender will resend): the raw input and its issues stay, with who and why."""
+    _require_manage(acting_user, unit, action=Action.UPDATE)
+    reason = " ".join((reason or "").split())
+    if len(reason) < 5:
+        raise ValidationError({"reason": "Say why this unit is dismissed (at least 5 characters)."})
+    if len(reason) > 250:
+        raise ValidationError({"reason": "At most 250 characters."})
+    if unit.status != UnitStatus.REJECTED:
+        raise ValidationError("Only a rejected unit waiting in quarantine can be dismissed.")
+    with transaction.atomic():
+        now = clock.now()
+        updated = ImportUnit.objects.filter(pk=unit.pk, status=UnitStatus.REJECTED).update(
+            status=UnitStatus.DISMISSED,
+            resolved_at=now,
+            resolved_by=acting_user,
+            reason=f"Dismissed: {reason}"[:300],
+        )
+        if not updated:
+            raise ValidationError("Only a rejected unit waiting in quarantine can be dismissed.")
+        record_event(
+            acting_user,
+            Action.UPDATE,
+            purpose=Purpose.OPERATIONS,
+            object_type="import_unit",
+            object_id=str(unit.public_id),
+            reason=reason,
+            detail={"status": UnitStatus.DISMISSED},
+        )
+    unit.status, unit.resolved_at, unit.resolved_by = UnitStatus.DISMISSED, now, acting_user
+    unit.reason = f"Dismissed: {reason}"[:300]
+    return unit

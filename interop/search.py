@@ -1,0 +1,791 @@
+"""FHIR search: https://hl7.org/fhir/R4/search.html
+
+Search parameters are data: each resource type has a table of parameters, each a
+parameter type (token, string, date, reference, …) applied to the columns RecordRoom
+indexes. A search is one SQL query for the page (plus one for the total, and one per
+related table prefetched), in a stable order, paged by offset.
+
+A parameter RecordRoom does not support is refused (400, naming it), never ignored;
+with ``Prefer: handling=lenient`` it is ignored and reported in an OperationOutcome
+entry of the Bundle (search mode ``outcome``).
+
+The parameters here are the ones the CapabilityStatement (``interop.capability``)
+lists: it is built from the same tables.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
+
+from audit.actions import record_event
+from audit.models import Action, Purpose
+from clinical.models import ClinicalEntry
+from documents.models import Document, DocumentStatus
+from encounters.models import Encounter
+from interop import api_access, serialize
+from interop.models import FhirResource
+from interop.outcome import INVALID, NOT_SUPPORTED, VALUE, FhirError, Issue
+from patients.matching import normalize_identifier, normalize_name, normalize_phone
+from patients.models import (
+    IdentifierKind,
+    Patient,
+    PatientAddress,
+    PatientIdentifier,
+    PatientName,
+    PatientTelecom,
+)
+
+DEFAULT_COUNT = 50
+MAX_COUNT = 1000
+AUDIT_ID_CAP = 100
+
+# Result parameters understood for every type.
+CONTROL_PARAMS = {"_count", "_offset", "_sort", "_include", "_summary", "_total", "_format"}
+
+
+def _bad(param: str, message: str, code: str = VALUE) -> FhirError:
+    return FhirError(400, Issue("error", code, message, [param]))
+
+
+# --- value parsers -------------------------------------------------------------------
+
+_DATE = re.compile(
+    r"^(?P<year>\d{4})(?:-(?P<month>\d{2})(?:-(?P<day>\d{2})"
+    r"(?:T(?P<hour>\d{2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:\.(?P<fraction>\d{1,6}))?)?"
+    r"(?P<tz>Z|[+-]\d{2}:\d{2})?)?)?)?$"
+)
+DATE_PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb")
+
+
+def parse_date(param: str, value: str) -> tuple[str, dt.datetime, dt.datetime]:
+    """(prefix, start, end): the value's prefix and the half-open range its precision
+    covers ("2020" is the whole year, "2020-05" the month, a dateTime to the second)."""
+    prefix = "eq"
+    if value[:2] in DATE_PREFIXES and not value[:2].isdigit():
+        prefix, value = value[:2], value[2:]
+    match = _DATE.match(value)
+    if not match:
+        raise _bad(
+            param,
+            f"{param}: {value!r} is not a FHIR date (YYYY, YYYY-MM, YYYY-MM-DD or a dateTime), "
+            "optionally prefixed with eq, ne, gt, lt, ge, le, sa or eb.",
+        )
+    parts = match.groupdict()
+    try:
+        year = int(parts["year"])
+        if parts["month"] is None:
+            start = dt.datetime(year, 1, 1)
+            end = dt.datetime(year + 1, 1, 1)
+        elif parts["day"] is None:
+            month = int(parts["month"])
+            start = dt.datetime(year, month, 1)
+            end = dt.datetime(year + (month == 12), month % 12 + 1, 1)
+        elif parts["hour"] is None:
+            start = dt.datetime(year, int(parts["month"]), int(parts["day"]))
+            end = start + dt.timedelta(days=1)
+        else:
+            start = dt.datetime(
+                year,
+                int(parts["month"]),
+                int(parts["day"]),
+                int(parts["hour"]),
+                int(parts["minute"]),
+                int(parts["second"] or 0),
+                int((parts["fraction"] or "0").ljust(6, "0")),
+            )
+            if parts["fraction"]:
+                step = dt.timedelta(microseconds=1)
+            elif parts["second"]:
+                step = dt.timedelta(seconds=1)
+            else:
+                step = dt.timedelta(minutes=1)
+            end = start + step
+    except ValueError:
+        raise _bad(param, f"{param}: {value!r} is not a real date.") from None
+    tz = parts.get("tz")
+    if tz:
+        offset = dt.UTC if tz == "Z" else dt.datetime.strptime(tz, "%z").tzinfo
+        start, end = start.replace(tzinfo=offset), end.replace(tzinfo=offset)
+    else:
+        # Dates and times without an offset are read as UTC: imports store a date alone
+        # as midnight UTC, and the clinical record as local midnight, which for the
+        # Americas falls within the same UTC day.
+        start, end = start.replace(tzinfo=dt.UTC), end.replace(tzinfo=dt.UTC)
+    return prefix, start, end
+
+
+def _range_q(column: str, prefix: str, start, end) -> Q:
+    if prefix == "eq":
+        return Q(**{f"{column}__gte": start, f"{column}__lt": end})
+    if prefix == "ne":
+        return ~Q(**{f"{column}__gte": start, f"{column}__lt": end}) & Q(
+            **{f"{column}__isnull": False}
+        )
+    if prefix in ("gt", "sa"):
+        return Q(**{f"{column}__gte": end})
+    if prefix in ("lt", "eb"):
+        return Q(**{f"{column}__lt": start})
+    if prefix == "ge":
+        return Q(**{f"{column}__gte": start})
+    return Q(**{f"{column}__lt": end})  # le
+
+
+def date_param(column: str, *, date_only: bool = False):
+    def apply(param: str, value: str, modifier: str) -> Q:
+        prefix, start, end = parse_date(param, value)
+        if date_only:
+            start_date, end_date = start.date(), end.date()
+            if end_date == start_date:
+                end_date = start_date + dt.timedelta(days=1)
+            return _range_q(column, prefix, start_date, end_date)
+        return _range_q(column, prefix, start, end)
+
+    return Param("date", apply)
+
+
+def split_token(value: str) -> tuple[str | None, str]:
+    """(system, code): ``system|code``, ``|code`` (no system), ``code`` (any system),
+    ``system|`` (any code of the system)."""
+    if "|" in value:
+        system, code = value.split("|", 1)
+        return system, code
+    return None, value
+
+
+def token_param(code_column: str, system_column: str | None = None, *, mapping=None):
+    """A token on a code column (and its system column, when there is one)."""
+
+    def apply(param: str, value: str, modifier: str) -> Q:
+        system, code = split_token(value)
+        if mapping is not None:
+            mapped = mapping(param, code)
+            return mapped
+        q = Q()
+        if code:
+            q &= Q(**{code_column: code})
+        if system is not None and system_column:
+            q &= Q(**{system_column: system})
+        elif system and not system_column:
+            pass
+        if not code and system is None:
+            raise _bad(param, f"{param}: give a code (system|code, |code or code).")
+        return q
+
+    return Param("token", apply)
+
+
+def _uuids(param: str, value: str) -> list[uuid.UUID]:
+    keys = []
+    for part in value.split(","):
+        part = part.strip().rsplit("/", 1)[-1]
+        try:
+            keys.append(uuid.UUID(part))
+        except ValueError:
+            keys.append(uuid.UUID(int=0))  # matches nothing: an unknown id finds nothing
+    return keys
+
+
+def reference_param(column: str, resource_type: str = "Patient"):
+    def apply(param: str, value: str, modifier: str) -> Q:
+        if modifier and modifier != resource_type:
+            raise _bad(param, f"{param}:{modifier} is not supported; it refers to {resource_type}.")
+        if "/" in value and not value.startswith(f"{resource_type}/"):
+            raise _bad(param, f"{param} refers to {resource_type}; {value!r} is another type.")
+        return Q(**{f"{column}__in": _uuids(param, value)})
+
+    return Param("reference", apply, splits=False)
+
+
+def id_param(column: str = "public_id"):
+    def apply(param: str, value: str, modifier: str) -> Q:
+        return Q(**{f"{column}__in": _uuids(param, value)})
+
+    return Param("token", apply, splits=False)
+
+
+@dataclass
+class Param:
+    """One search parameter: its FHIR type and how a value becomes a condition.
+    ``splits``: a comma separates alternatives (OR), as FHIR says."""
+
+    kind: str
+    apply: Callable[[str, str, str], Q]
+    splits: bool = True
+    modifiers: tuple[str, ...] = ()
+    documentation: str = ""
+
+
+# --- Patient -------------------------------------------------------------------------
+
+
+def _name_param(columns: tuple[str, ...]):
+    def apply(param: str, value: str, modifier: str) -> Q:
+        key = normalize_name(value)
+        if not key:
+            raise _bad(param, f"{param}: give letters to search for.")
+        names = PatientName.objects.none()
+        q = Q()
+        for column in columns:
+            if modifier == "exact":
+                q |= Q(**{column: key})
+            elif modifier == "contains":
+                q |= Q(**{f"{column}__contains": key})
+            else:
+                q |= Q(**{f"{column}__startswith": key})
+        names = PatientName.objects.filter(q).values("patient_id")
+        return Q(pk__in=names)
+
+    return Param("string", apply, modifiers=("exact", "contains"))
+
+
+def _identifier_apply(param: str, value: str, modifier: str) -> Q:
+    from recordroom import crypto
+
+    system, code = split_token(value)
+    if not code:
+        raise _bad(param, f"{param}: give the identifier's value (system|value or value).")
+    rows = PatientIdentifier.objects.filter(active=True)
+    if system and system.startswith(serialize.MRN_SYSTEM_PREFIX):
+        facility = system[len(serialize.MRN_SYSTEM_PREFIX) :]
+        rows = rows.filter(kind=IdentifierKind.MRN, facility__code=facility, value=code)
+    elif system == serialize.NATIONAL_ID_SYSTEMS["SS"]:
+        normalized = normalize_identifier(code)
+        rows = rows.filter(kind="SS", value_hash=crypto.blind_index("SS", normalized))
+    else:
+        values = list(dict.fromkeys([code, normalize_identifier(code)]))
+        kinds = {v: k for k, v in serialize.NATIONAL_ID_SYSTEMS.items()}
+        if system and system in kinds:
+            rows = rows.filter(kind=kinds[system], value__in=values)
+        else:
+            rows = rows.filter(value__in=values)
+    return Q(pk__in=rows.values("patient_id"))
+
+
+def _gender_apply(param: str, value: str, modifier: str) -> Q:
+    undeclared = Q(gender_identity__in=["", "asked-declined"])
+    table = {
+        "female": Q(gender_identity__in=["female", "transgender-female"])
+        | (undeclared & Q(sex_at_birth="F")),
+        "male": Q(gender_identity__in=["male", "transgender-male"])
+        | (undeclared & Q(sex_at_birth="M")),
+        "other": Q(gender_identity__in=["non-binary", "other"]),
+        "unknown": undeclared & Q(sex_at_birth="UNK"),
+    }
+    _, code = split_token(value)
+    if code not in table:
+        raise _bad(param, f"gender: {code!r} is not one of male, female, other, unknown.")
+    return table[code]
+
+
+def _postal_apply(param: str, value: str, modifier: str) -> Q:
+    rows = PatientAddress.objects.filter(period_end__isnull=True)
+    if modifier == "exact":
+        rows = rows.filter(postal_code=value)
+    else:
+        rows = rows.filter(postal_code__startswith=value.strip())
+    return Q(pk__in=rows.values("patient_id"))
+
+
+def _phone_apply(param: str, value: str, modifier: str) -> Q:
+    digits = normalize_phone(value)
+    if not digits:
+        raise _bad(param, "phone: give the number's digits.")
+    rows = PatientTelecom.objects.filter(system="phone", active=True, normalized=digits)
+    return Q(pk__in=rows.values("patient_id"))
+
+
+def _birthsex_apply(param, value, modifier):  # pragma: no cover - documented alias
+    return Q(sex_at_birth=value)
+
+
+PATIENT_PARAMS = {
+    "_id": id_param(),
+    "identifier": Param(
+        "token",
+        _identifier_apply,
+        documentation="system|value; MRN system "
+        "urn:recordroom:mrn:<facility code>; SSN by its hash only",
+    ),
+    "name": _name_param(("family_norm", "given_norm")),
+    "family": _name_param(("family_norm",)),
+    "given": _name_param(("given_norm",)),
+    "birthdate": date_param("birth_date", date_only=True),
+    "gender": Param("token", _gender_apply),
+    "address-postalcode": Param("string", _postal_apply, modifiers=("exact",)),
+    "phone": Param("token", _phone_apply),
+}
+
+
+# --- clinical types ------------------------------------------------------------------
+
+
+def _status_param(column: str = "status"):
+    def apply(param: str, value: str, modifier: str) -> Q:
+        _, code = split_token(value)
+        return Q(**{column: code})
+
+    return Param("token", apply)
+
+
+def _clinical_params(resource_type: str) -> dict[str, Param]:
+    params = {
+        "_id": id_param(),
+        "patient": reference_param("patient__public_id"),
+        "subject": reference_param("patient__public_id"),
+        "encounter": reference_param("encounter__public_id", "Encounter"),
+        "date": date_param("effective_at"),
+    }
+    code_name = "vaccine-code" if resource_type == "Immunization" else "code"
+    params[code_name] = token_param("code", "code_system")
+    if resource_type in ("Condition", "AllergyIntolerance"):
+        params["clinical-status"] = _status_param()
+    else:
+        params["status"] = _status_param()
+    if resource_type in ("Observation", "Condition", "AllergyIntolerance"):
+        params["category"] = token_param("category")
+    if resource_type in ("AllergyIntolerance", "Immunization"):
+        params.pop("subject")
+    return params
+
+
+# --- Encounter, DocumentReference ----------------------------------------------------
+
+
+def _encounter_type_apply(param: str, value: str, modifier: str) -> Q:
+    system, code = split_token(value)
+    rows = FhirResource.objects.filter(resource_type="Encounter", code=code)
+    ids = []
+    for fhir_id in rows.values_list("fhir_id", flat=True)[:10_000]:
+        try:
+            ids.append(uuid.UUID(fhir_id))
+        except ValueError:
+            continue
+    return Q(public_id__in=ids)
+
+
+ENCOUNTER_PARAMS = {
+    "_id": id_param(),
+    "patient": reference_param("patient__public_id"),
+    "subject": reference_param("patient__public_id"),
+    "date": date_param("started_at"),
+    "status": _status_param(),
+    "class": token_param("encounter_class"),
+    "type": Param("token", _encounter_type_apply),
+}
+
+
+def _document_status_apply(param: str, value: str, modifier: str) -> Q:
+    _, code = split_token(value)
+    if code == "current":
+        return ~Q(status=DocumentStatus.ENTERED_IN_ERROR)
+    if code == "entered-in-error":
+        return Q(status=DocumentStatus.ENTERED_IN_ERROR)
+    if code == "superseded":
+        return Q(pk__in=[])
+    raise _bad(param, f"status: {code!r} is not one of current, superseded, entered-in-error.")
+
+
+def _document_type_apply(param: str, value: str, modifier: str) -> Q:
+    system, code = split_token(value)
+    if system not in (None, "", serialize.LOINC):
+        return Q(pk__in=[])
+    return Q(doc_type__loinc_code=code)
+
+
+DOCUMENT_PARAMS = {
+    "_id": id_param(),
+    "patient": reference_param("patient__public_id"),
+    "subject": reference_param("patient__public_id"),
+    "encounter": reference_param("encounter__public_id", "Encounter"),
+    "type": Param("token", _document_type_apply),
+    "date": date_param("entered_at"),
+    "period": date_param("service_at"),
+    "status": Param("token", _document_status_apply),
+}
+
+
+# --- stored resources ----------------------------------------------------------------
+
+
+def _generic_id_apply(param: str, value: str, modifier: str) -> Q:
+    return Q(fhir_id__in=[v.strip() for v in value.split(",")])
+
+
+GENERIC_PARAMS = {
+    "_id": Param("token", _generic_id_apply, splits=False),
+    "patient": reference_param("patient__public_id"),
+    "subject": reference_param("patient__public_id"),
+    "encounter": reference_param("encounter__public_id", "Encounter"),
+    "date": date_param("date"),
+    "status": _status_param(),
+    "code": token_param("code"),
+    "_lastUpdated": date_param("last_updated"),
+}
+
+
+# --- AuditEvent ----------------------------------------------------------------------
+
+
+def _audit_action_apply(param: str, value: str, modifier: str) -> Q:
+    _, code = split_token(value)
+    if code not in serialize.AUDIT_ACTION_CODES:
+        raise _bad(param, f"action: {code!r} is not one of C, R, U, D, E.")
+    actions = [a for a in Action.values if serialize.audit_action_code(a) == code]
+    return Q(action__in=actions)
+
+
+def _audit_outcome_apply(param: str, value: str, modifier: str) -> Q:
+    _, code = split_token(value)
+    if code == "0":
+        return Q(outcome="allowed")
+    if code in ("4", "8", "12"):
+        return Q(outcome="denied")
+    raise _bad(param, f"outcome: {code!r} is not one of 0, 4, 8, 12.")
+
+
+def _audit_entity_apply(param: str, value: str, modifier: str) -> Q:
+    if value.startswith("Patient/"):
+        return Q(patient_id__in=_uuids(param, value))
+    return Q(object_id=value.rsplit("/", 1)[-1])
+
+
+def _audit_id_apply(param: str, value: str, modifier: str) -> Q:
+    seqs = [int(v) for v in value.split(",") if v.strip().isdigit()]
+    return Q(seq__in=seqs)
+
+
+AUDIT_PARAMS = {
+    "_id": Param("token", _audit_id_apply, splits=False),
+    "date": date_param("occurred_at"),
+    "agent": Param(
+        "reference",
+        lambda p, v, m: Q(actor_username=v.rsplit("/", 1)[-1].split("|")[-1]),
+    ),
+    "entity": Param("reference", _audit_entity_apply),
+    "patient": reference_param("patient_id"),
+    "action": Param("token", _audit_action_apply),
+    "outcome": Param("token", _audit_outcome_apply),
+    "subtype": token_param("action"),
+}
+
+
+# --- the types -----------------------------------------------------------------------
+
+
+@dataclass
+class TypeSpec:
+    params: dict[str, Param]
+    sorts: dict[str, str]  # _sort name -> column
+    default_sort: str
+    patient_column: str | None  # the patient's public id, for _include and the audit
+
+
+def spec_for(resource_type: str) -> TypeSpec:
+    if resource_type == "Patient":
+        return TypeSpec(
+            PATIENT_PARAMS,
+            {"birthdate": "birth_date", "family": "family_name", "_lastUpdated": "updated_at"},
+            "family",
+            "public_id",
+        )
+    if resource_type == "Encounter":
+        return TypeSpec(ENCOUNTER_PARAMS, {"date": "started_at"}, "-date", "patient__public_id")
+    if resource_type == "DocumentReference":
+        return TypeSpec(
+            DOCUMENT_PARAMS,
+            {"date": "entered_at", "period": "service_at"},
+            "-date",
+            "patient__public_id",
+        )
+    if resource_type in api_access.CLINICAL_TYPES:
+        return TypeSpec(
+            _clinical_params(resource_type),
+            {"date": "effective_at", "_lastUpdated": "recorded_at"},
+            "-date",
+            "patient__public_id",
+        )
+    if resource_type == "AuditEvent":
+        return TypeSpec(AUDIT_PARAMS, {"date": "seq"}, "-date", "patient_id")
+    return TypeSpec(
+        GENERIC_PARAMS,
+        {"date": "date", "_lastUpdated": "last_updated"},
+        "-_lastUpdated",
+        "patient__public_id",
+    )
+
+
+def base_rows(principal, resource_type: str) -> QuerySet:
+    """Every row of this type the token's user may see; the search filters these."""
+    patients = api_access.openable_patients(principal, resource_type)
+    if resource_type == "Patient":
+        return patients
+    if resource_type == "Encounter":
+        return Encounter.objects.filter(patient__in=patients)
+    if resource_type == "DocumentReference":
+        documents = Document.objects.filter(patient__in=patients).exclude(
+            Q(status=DocumentStatus.DRAFT) & ~Q(author=principal.user)
+        )
+        return api_access.readable_documents(principal, documents)
+    if resource_type in api_access.CLINICAL_TYPES:
+        return ClinicalEntry.objects.filter(
+            resource_type=resource_type, patient__in=patients, entered_in_error=False
+        )
+    if resource_type == "AuditEvent":
+        from audit.models import AuditEvent
+
+        return AuditEvent.objects.all()
+    rows = FhirResource.objects.filter(resource_type=resource_type, deleted=False)
+    if (
+        resource_type in api_access.DIRECTORY_TYPES
+        and principal.patient_compartment(resource_type) is None
+    ):
+        return rows.filter(Q(patient__isnull=True) | Q(patient__in=patients))
+    if principal.patient_compartment(resource_type) is not None:
+        return rows.filter(patient__in=patients)
+    return rows.filter(Q(patient__isnull=True) | Q(patient__in=patients))
+
+
+def serve(principal, resource_type: str, rows: list) -> list[dict]:
+    if resource_type == "Patient":
+        return api_access.serve_patients(rows)
+    if resource_type == "Encounter":
+        return api_access.serve_encounters(rows)
+    if resource_type == "DocumentReference":
+        return api_access.serve_documents(principal.user, rows)
+    if resource_type in api_access.CLINICAL_TYPES:
+        return api_access.serve_clinical(rows)
+    if resource_type == "AuditEvent":
+        return [serialize.audit_event_resource(e) for e in rows]
+    return api_access.serve_stored(rows)
+
+
+def prefetch(resource_type: str, rows: QuerySet) -> QuerySet:
+    if resource_type == "Patient":
+        return api_access.patient_rows(rows)
+    if resource_type == "Encounter":
+        return api_access.encounter_rows(rows)
+    if resource_type == "DocumentReference":
+        return api_access.document_rows(rows)
+    if resource_type in api_access.CLINICAL_TYPES:
+        return rows.select_related("patient")
+    if resource_type == "AuditEvent":
+        return rows
+    return rows.select_related("patient")
+
+
+# --- the search ----------------------------------------------------------------------
+
+
+@dataclass
+class SearchResult:
+    resource_type: str
+    total: int | None
+    matches: list[dict] = field(default_factory=list)
+    included: list[dict] = field(default_factory=list)
+    issues: list[Issue] = field(default_factory=list)
+    offset: int = 0
+    count: int = DEFAULT_COUNT
+    has_next: bool = False
+    used: list[tuple[str, str]] = field(default_factory=list)  # the parameters applied
+    summary_count: bool = False
+
+
+def _int_param(name: str, values: list[str], default: int, low: int, high: int) -> int:
+    if not values:
+        return default
+    value = values[-1]
+    if not value.isdigit():
+        raise _bad(name, f"{name}: {value!r} is not a whole number.")
+    return max(low, min(int(value), high))
+
+
+def search(
+    principal, resource_type: str, params: list[tuple[str, str]], *, lenient: bool = False
+) -> SearchResult:
+    """One page of a search, audited as one event that lists the patients it returned."""
+    api_access.check_type(resource_type)
+    api_access.require_read(principal, resource_type)
+    spec = spec_for(resource_type)
+    issues: list[Issue] = []
+    controls: dict[str, list[str]] = {}
+    used: list[tuple[str, str]] = []
+    conditions: list[Q] = []
+    for raw_name, value in params:
+        name, _, modifier = raw_name.partition(":")
+        if name in CONTROL_PARAMS and not modifier:
+            controls.setdefault(name, []).append(value)
+            continue
+        param = spec.params.get(name)
+        problem = ""
+        if param is None:
+            problem = (
+                f"Search parameter {raw_name!r} is not supported for {resource_type} "
+                f"(supported: {', '.join(sorted(spec.params))})."
+            )
+        elif modifier and modifier not in param.modifiers and param.kind != "reference":
+            problem = f"Modifier {raw_name!r} is not supported for {resource_type}."
+        elif modifier == "missing":
+            problem = f"Modifier {raw_name!r} is not supported."
+        if problem:
+            if lenient:
+                issues.append(Issue("warning", NOT_SUPPORTED, problem + " Ignored.", [raw_name]))
+                continue
+            raise FhirError(400, Issue("error", NOT_SUPPORTED, problem, [raw_name]))
+        if value == "":
+            raise _bad(raw_name, f"Search parameter {raw_name!r} has no value.")
+        values = [v for v in value.split(",")] if param.splits else [value]
+        q = Q()
+        for one in values:
+            q |= param.apply(name, one.replace("\\,", ","), modifier)
+        conditions.append(q)
+        used.append((raw_name, value))
+
+    count = _int_param("_count", controls.get("_count", []), DEFAULT_COUNT, 0, MAX_COUNT)
+    offset = _int_param("_offset", controls.get("_offset", []), 0, 0, 10**9)
+    summary = (controls.get("_summary") or [""])[-1]
+    if summary not in ("", "count", "false"):
+        raise _bad("_summary", f"_summary={summary} is not supported (only count, false).")
+    total_mode = (controls.get("_total") or ["accurate"])[-1]
+    if total_mode not in ("none", "estimate", "accurate"):
+        raise _bad("_total", f"_total={total_mode} is not one of none, estimate, accurate.")
+    for fmt in controls.get("_format", []):
+        if "xml" in fmt:
+            raise FhirError(406, Issue("error", NOT_SUPPORTED, "Only JSON is served.", ["_format"]))
+    include_patient = False
+    for include in controls.get("_include", []):
+        source, _, target = include.partition(":")
+        target_name = target.split(":")[0]
+        if (
+            source != resource_type
+            or target_name not in ("patient", "subject")
+            or (spec.patient_column is None or resource_type in ("Patient", "AuditEvent"))
+        ):
+            problem = f"_include={include} is not supported (only {resource_type}:patient)."
+            if lenient:
+                issues.append(Issue("warning", NOT_SUPPORTED, problem + " Ignored.", ["_include"]))
+                continue
+            raise FhirError(400, Issue("error", NOT_SUPPORTED, problem, ["_include"]))
+        include_patient = True
+        used.append(("_include", include))
+    order = _order(spec, controls.get("_sort", []), resource_type)
+    used += [("_sort", value) for value in controls.get("_sort", [])]
+    used += [("_total", value) for value in controls.get("_total", [])]
+
+    rows = base_rows(principal, resource_type)
+    for q in conditions:
+        rows = rows.filter(q)
+    rows = rows.order_by(*order)
+    if resource_type in ("Patient", "Encounter", "DocumentReference") or (
+        resource_type in api_access.CLINICAL_TYPES
+    ):
+        rows = rows.distinct() if _needs_distinct(conditions) else rows
+
+    total = None
+    if summary == "count" or total_mode != "none":
+        total = rows.count()
+    result = SearchResult(
+        resource_type,
+        total,
+        issues=issues,
+        offset=offset,
+        count=count,
+        used=used,
+        summary_count=summary == "count",
+    )
+    patient_ids: list[str] = []
+    if summary != "count" and count:
+        page = list(prefetch(resource_type, rows)[offset : offset + count + 1])
+        result.has_next = len(page) > count
+        page = page[:count]
+        result.matches = serve(principal, resource_type, page)
+        patient_ids = _patient_ids(resource_type, page)
+        if include_patient and patient_ids:
+            patients = api_access.load_patient_prefetched(dict.fromkeys(patient_ids))
+            result.included = api_access.serve_patients(patients)
+    _audit_search(principal, resource_type, used, patient_ids, total)
+    return result
+
+
+def _needs_distinct(conditions: list[Q]) -> bool:
+    return False  # every multi-row condition is a subquery (pk__in), never a join
+
+
+def _order(spec: TypeSpec, sorts: list[str], resource_type: str) -> list:
+    keys = []
+    requested = [s.strip() for value in sorts for s in value.split(",") if s.strip()]
+    for key in requested or [spec.default_sort]:
+        descending = key.startswith("-")
+        name = key.lstrip("-")
+        column = spec.sorts.get(name)
+        if column is None:
+            raise FhirError(
+                400,
+                Issue(
+                    "error",
+                    NOT_SUPPORTED,
+                    f"_sort={key} is not supported for {resource_type} "
+                    f"(supported: {', '.join(sorted(spec.sorts))}).",
+                    ["_sort"],
+                ),
+            )
+        expression = F(column)
+        keys.append(
+            expression.desc(nulls_last=True) if descending else expression.asc(nulls_last=True)
+        )
+    tie = "-seq" if resource_type == "AuditEvent" else "-pk"
+    keys.append(tie)
+    return keys
+
+
+def _patient_ids(resource_type: str, rows: list) -> list[str]:
+    ids = []
+    for row in rows:
+        if resource_type == "Patient":
+            ids.append(str(row.public_id))
+        elif resource_type == "AuditEvent":
+            if row.patient_id:
+                ids.append(str(row.patient_id))
+        elif getattr(row, "patient_id", None):
+            ids.append(str(row.patient.public_id))
+    return list(dict.fromkeys(ids))
+
+
+def _audit_search(principal, resource_type: str, used, patient_ids: list[str], total) -> None:
+    """One event per search: which patients' data it returned (capped), how many."""
+    detail = {
+        "client_id": getattr(principal, "client_id", ""),
+        "params": sorted({name for name, _ in used}),
+        "patient_count": len(patient_ids),
+        "patients": patient_ids[:AUDIT_ID_CAP],
+    }
+    if total is not None:
+        detail["total"] = total
+    record_event(
+        principal.user,
+        Action.SEARCH,
+        purpose=Purpose.COMPLIANCE
+        if resource_type == "AuditEvent"
+        else api_access.purpose_of(principal),
+        patient_id=patient_ids[0] if len(patient_ids) == 1 else None,
+        object_type=f"fhir.{resource_type}"[:64],
+        detail=detail,
+    )
+
+
+def parameter_table() -> dict[str, dict[str, Param]]:
+    """Every type's search parameters, for the CapabilityStatement."""
+    return {t: spec_for(t).params for t in api_access.SERVED_TYPES}
+
+
+def sort_table() -> dict[str, list[str]]:
+    return {t: sorted(spec_for(t).sorts) for t in api_access.SERVED_TYPES}
+
+
+__all__ = ["SearchResult", "parameter_table", "search", "Patient"]
