@@ -26,11 +26,14 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import random
+import re
 import resource
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -67,6 +70,14 @@ def population(patients: int, seed: int) -> Path:
     return out
 
 
+def count_resources_of(folder: Path, resource_type: str) -> int:
+    path = folder / f"{resource_type}.ndjson"
+    if not path.exists():
+        return 0
+    with path.open("rb") as handle:
+        return sum(1 for line in handle if line.strip())
+
+
 def count_resources(folder: Path) -> int:
     total = 0
     for path in folder.glob("*.ndjson"):
@@ -86,6 +97,16 @@ def table_counts() -> dict[str, int]:
     return counts
 
 
+def current_rss_mib() -> float:
+    """The process's resident memory now (not its peak), from /proc."""
+    try:
+        with open("/proc/self/statm") as statm:
+            pages = int(statm.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 1024 / 1024
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 def raw_copy_seconds(tables: list[str]) -> tuple[float, int]:
     """Insert every row of ``tables`` again, raw, into empty copies with the same
     indexes; return the seconds the inserts took and the rows inserted."""
@@ -103,7 +124,8 @@ def raw_copy_seconds(tables: list[str]) -> tuple[float, int]:
                 cursor.execute(f'CREATE TABLE "{copy}" (LIKE "{table}" INCLUDING ALL)')
             else:
                 cursor.execute(
-                    "SELECT sql FROM sqlite_master WHERE tbl_name = %s AND sql IS NOT NULL",
+                    "SELECT sql FROM sqlite_master WHERE tbl_name = %s AND sql IS NOT NULL "
+                    "AND type IN ('table', 'index')",
                     [table],
                 )
                 for (ddl,) in cursor.fetchall():
@@ -114,9 +136,7 @@ def raw_copy_seconds(tables: list[str]) -> tuple[float, int]:
                         # Index names are global in SQLite: rename them too.
                         head, _, rest = ddl.partition(" ON ")
                         name = head.split()[-1].strip('"')
-                        ddl = (
-                            f"{head.replace(name, 'raw_' + name)} ON {rest.replace(table, copy, 1)}"
-                        )
+                        ddl = f"{head.replace(name, 'raw_' + name)} ON {rest}"
                     cursor.execute(ddl)
     rows = sum(len(r) for _, r in data.values())
     start = time.perf_counter()
@@ -145,7 +165,9 @@ def bench_import(args) -> dict:
     from interop.import_actions import do_import_paths
     from recordroom.testing import make_facility, make_user
 
-    folder = population(args.patients, args.seed)
+    folder = Path(args.folder) if args.folder else population(args.patients, args.seed)
+    # The NDJSON files only: manifest.json and _generator_metadata.json describe the run.
+    files = sorted(folder.glob("*.ndjson"))
     resources = count_resources(folder)
     facility = make_facility()
     account = make_user("bench-engine", "integration")
@@ -153,24 +175,59 @@ def bench_import(args) -> dict:
     connection.ensure_connection()
     before = table_counts()
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    samples: list[tuple[int, float]] = []
+    done = [0]
+
+    def progress(number: int) -> None:
+        done[0] += number
+        if done[0] // 10_000 != (done[0] - number) // 10_000:
+            samples.append((done[0], current_rss_mib()))
+
+    profiler = None
+    if args.profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     start = time.perf_counter()
-    result = do_import_paths([folder], acting_user=account, source="clinosim-bench")
+    cpu_start = time.process_time()
+    result = do_import_paths(
+        files,
+        acting_user=account,
+        source="clinosim-bench",
+        progress=progress,
+        keep_results=False,
+    )
     seconds = time.perf_counter() - start
+    cpu_seconds = time.process_time() - cpu_start
+    if profiler is not None:
+        import pstats
+
+        profiler.disable()
+        profiler.dump_stats(args.profile)
+        pstats.Stats(args.profile).sort_stats("tottime").print_stats(25)
     rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     after = table_counts()
     written = [t for t in after if after[t] > before.get(t, 0) and not t.startswith("raw_")]
     totals = result.totals()
     raw_seconds, raw_rows = raw_copy_seconds(written)
     return {
-        "patients": args.patients,
+        "patients": count_resources_of(folder, "Patient"),
         "resources_in_files": resources,
         "created": totals.get("created", 0),
         "updated": totals.get("updated", 0),
         "unchanged": totals.get("unchanged", 0),
         "refused": totals.get("refused", 0),
         "units_refused": result.units_refused,
+        "refusals_by_reason": dict(
+            Counter(
+                re.sub(r"[A-Za-z]+/[\w.\-]+", "T/id", r.reason)[:140] for r in result.refused
+            ).most_common(8)
+        ),
         "import_seconds": round(seconds, 2),
         "import_resources_per_s": round(resources / seconds, 1),
+        "import_cpu_seconds": round(cpu_seconds, 2),
+        "import_resources_per_cpu_s": round(resources / cpu_seconds, 1),
         "rows_written": raw_rows,
         "tables_written": len(written),
         "raw_insert_seconds": round(raw_seconds, 2),
@@ -178,6 +235,8 @@ def bench_import(args) -> dict:
         "percent_of_raw_limit": round(100 * raw_seconds / seconds, 1),
         "peak_rss_mib": round(rss_after / 1024, 1),
         "rss_growth_mib": round((rss_after - rss_before) / 1024, 1),
+        "rss_mib_every_10k_resources": [round(mib) for _, mib in samples],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
     }
 
 
@@ -247,6 +306,8 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--search-patients", type=int, default=100_000)
+    parser.add_argument("--folder", help="Import this folder of NDJSON instead of generating one.")
+    parser.add_argument("--profile", help="Write a cProfile of the import to this file.")
     parser.add_argument("--skip-import", action="store_true")
     parser.add_argument("--skip-search", action="store_true")
     args = parser.parse_args()

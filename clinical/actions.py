@@ -26,6 +26,7 @@ from audit.actions import record_event
 from audit.models import Action, Purpose
 from clinical.models import ClinicalEntry, ClinicalEntryVersion, ResourceType
 from clinical.permissions import ClinicalPermission
+from clinical.signals import clinical_entry_changed
 from encounters.models import EncounterStatus
 from patients.models import Patient
 from recordroom import clock
@@ -427,6 +428,7 @@ def _audit(entry: ClinicalEntry, action: str, *, acting_user, reason: str = "", 
         reason=reason,
         detail={"resource_type": entry.resource_type, "version": entry.version, **detail},
     )
+    clinical_entry_changed.send(sender=ClinicalEntry, entry=entry, change=action)
 
 
 def _write_version(entry: ClinicalEntry, *, acting_user, reason: str, now) -> None:

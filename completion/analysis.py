@@ -45,6 +45,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from django.db import transaction
+from django.db.models import Max
 
 from audit.actions import record_event
 from audit.models import Action, Purpose
@@ -194,6 +195,20 @@ def record_status(encounter, open_count: int) -> str:
     return RecordStatus.NOT_ANALYSED
 
 
+def _completed_at(encounter, discharged: dt.datetime | None, now: dt.datetime) -> dt.datetime:
+    """When the record became complete: when its last deficiency closed, or at discharge
+    for a record that never lacked anything (a backlog or an import analysed later must
+    not look as if it was completed, late, on the day of the analysis)."""
+    last_closed = (
+        Deficiency.objects.filter(encounter=encounter)
+        .exclude(status=OPEN)
+        .exclude(kind=DeficiencyKind.LATE)  # recorded for statistics, never outstanding
+        .aggregate(last=Max("closed_at"))["last"]
+    )
+    moments = [m for m in (last_closed, discharged) if m is not None]
+    return min(now, max(moments)) if moments else now
+
+
 def refresh_record(encounter, *, now: dt.datetime | None = None, analysed: bool = False):
     """Bring the encounter's :class:`RecordCompletion` up to date with its open
     deficiencies (every kind, those added by hand included). Call it after adding,
@@ -209,7 +224,7 @@ def refresh_record(encounter, *, now: dt.datetime | None = None, analysed: bool 
         delinquent_at(discharged, policy_for_encounter(encounter)) if discharged else None
     )
     if status == RecordStatus.COMPLETE and record.status != RecordStatus.COMPLETE:
-        record.completed_at = now
+        record.completed_at = _completed_at(encounter, discharged, now)
     elif status != RecordStatus.COMPLETE:
         record.completed_at = None
     record.status = status

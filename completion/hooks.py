@@ -11,9 +11,9 @@ by other means call :func:`schedule_analysis` themselves.
 from __future__ import annotations
 
 from django.db import transaction
-from django.db.models.signals import post_save
 from django.dispatch import receiver
 
+from clinical.signals import clinical_entry_changed
 from documents.signals import document_changed
 from encounters.signals import encounter_changed
 
@@ -55,9 +55,9 @@ def on_document_changed(sender, *, document, change, **kwargs) -> None:
         schedule_analysis(document.encounter, trigger=f"document {change}")
 
 
-@receiver(post_save, sender="clinical.ClinicalEntry", dispatch_uid="completion.clinical_entry")
-def on_clinical_entry_saved(sender, instance, **kwargs) -> None:
+@receiver(clinical_entry_changed, dispatch_uid="completion.clinical_entry")
+def on_clinical_entry_changed(sender, *, entry, change, **kwargs) -> None:
     """A diagnosis or procedure recorded, corrected or entered in error (the final
     diagnosis, H&P-before-surgery and operative report rules read them)."""
-    if instance.encounter_id is not None and instance.resource_type in ("Condition", "Procedure"):
-        schedule_analysis(instance.encounter, trigger=f"{instance.resource_type.lower()} saved")
+    if entry.encounter_id is not None and entry.resource_type in ("Condition", "Procedure"):
+        schedule_analysis(entry.encounter, trigger=f"{entry.resource_type.lower()} saved")

@@ -44,6 +44,9 @@ SCREENSHOT_NAMES = {
     "document",
     "restricted",
     "btg-queue",
+    "completion-queue",
+    "completion-dashboard",
+    "completion-rules",
 }
 
 

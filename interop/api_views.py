@@ -77,7 +77,13 @@ def fhir_endpoint(methods: tuple[str, ...]):
             if _wants_xml(request):
                 return outcome_response(
                     406,
-                    [Issue("error", NOT_SUPPORTED, "RecordRoom serves FHIR JSON only (application/fhir+json).")],
+                    [
+                        Issue(
+                            "error",
+                            NOT_SUPPORTED,
+                            "RecordRoom serves FHIR JSON only (application/fhir+json).",
+                        )
+                    ],
                 )
             try:
                 return view(request, *args, **kwargs)
@@ -86,7 +92,9 @@ def fhir_endpoint(methods: tuple[str, ...]):
             except Http404:
                 return outcome_response(404, [Issue("error", NOT_FOUND, "Not found.")])
             except RequestDataTooBig:
-                return outcome_response(413, [Issue("error", TOO_LONG, "The request body is too large.")])
+                return outcome_response(
+                    413, [Issue("error", TOO_LONG, "The request body is too large.")]
+                )
             except ValidationError as error:
                 messages = error.messages if hasattr(error, "messages") else [str(error)]
                 return outcome_response(422, [Issue("error", INVALID, m) for m in messages])
@@ -144,7 +152,9 @@ def _read_headers(read: api_access.Read, base: str, resource_type: str) -> dict:
             headers["Last-Modified"] = http_date(moment.timestamp())
     resource_id = read.resource.get("id")
     if resource_id:
-        headers["Content-Location"] = f"{base}/{resource_type}/{resource_id}/_history/{read.version}"
+        headers["Content-Location"] = (
+            f"{base}/{resource_type}/{resource_id}/_history/{read.version}"
+        )
     return headers
 
 
@@ -166,7 +176,12 @@ def _body(request):
         return orjson.loads(body)
     except orjson.JSONDecodeError as error:
         raise FhirError(
-            400, Issue("error", STRUCTURE, f"The body is not valid JSON ({error.msg} at character {error.pos}).")
+            400,
+            Issue(
+                "error",
+                STRUCTURE,
+                f"The body is not valid JSON ({error.msg} at character {error.pos}).",
+            ),
         ) from None
 
 
@@ -216,7 +231,8 @@ def search_post_view(request, resource_type: str):
     content_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
     if content_type not in ("application/x-www-form-urlencoded", ""):
         raise FhirError(
-            415, Issue("error", NOT_SUPPORTED, "POST _search takes application/x-www-form-urlencoded.")
+            415,
+            Issue("error", NOT_SUPPORTED, "POST _search takes application/x-www-form-urlencoded."),
         )
     return _search(request, resource_type)
 
@@ -318,7 +334,9 @@ def history_view(request, resource_type: str, fhir_id: str):
                 "resource": entry.resource,
                 "request": {
                     "method": entry.method,
-                    "url": resource_type if entry.method == "POST" else f"{resource_type}/{fhir_id}",
+                    "url": resource_type
+                    if entry.method == "POST"
+                    else f"{resource_type}/{fhir_id}",
                 },
                 "response": {
                     "status": "201 Created" if entry.method == "POST" else "200 OK",
@@ -349,7 +367,9 @@ def everything_view(request, fhir_id: str):
     kept = [(k, v) for k, v in _params(request) if k not in ("_count", "_offset")]
 
     def link(offset: int) -> str:
-        pairs = kept + [("_count", str(page.count))] + ([("_offset", str(offset))] if offset else [])
+        pairs = (
+            kept + [("_count", str(page.count))] + ([("_offset", str(offset))] if offset else [])
+        )
         return f"{url}?{urlencode(pairs)}"
 
     links = [{"relation": "self", "url": link(page.offset)}]
@@ -382,4 +402,3 @@ def unknown_view(request, rest: str = ""):
         404,
         Issue("error", NOT_SUPPORTED, "No such FHIR endpoint (see /fhir/metadata).", []),
     )
-

@@ -131,7 +131,10 @@ def capability_statement(base_url: str) -> dict:
         "publisher": "RecordRoom",
         "kind": "instance",
         "software": {"name": "RecordRoom", "version": getattr(settings, "RECORDROOM_VERSION", "1")},
-        "implementation": {"description": "RecordRoom health information management", "url": base_url},
+        "implementation": {
+            "description": "RecordRoom health information management",
+            "url": base_url,
+        },
         "fhirVersion": FHIR_VERSION,
         "format": ["application/fhir+json", "json"],
         "patchFormat": [],

@@ -114,7 +114,9 @@ def everything(principal, public_id: str, params: list[tuple[str, str]]) -> Ever
     if "start" in controls or "end" in controls:
         raise FhirError(
             400,
-            Issue("error", NOT_SUPPORTED, "start and end are not supported; use _since.", ["start"]),
+            Issue(
+                "error", NOT_SUPPORTED, "start and end are not supported; use _since.", ["start"]
+            ),
         )
     api_access.require_read(principal, "Patient", action=Action.VIEW)
     api_access.require_read(principal, "Encounter", action=Action.VIEW)
@@ -124,7 +126,9 @@ def everything(principal, public_id: str, params: list[tuple[str, str]]) -> Ever
     patient = access_patient(
         principal.user, public_id, scope=Scope.CLINICAL, purpose=api_access.purpose_of(principal)
     )
-    count = search._int_param("_count", controls.get("_count", []), search.DEFAULT_COUNT, 1, search.MAX_COUNT)
+    count = search._int_param(
+        "_count", controls.get("_count", []), search.DEFAULT_COUNT, 1, search.MAX_COUNT
+    )
     offset = search._int_param("_offset", controls.get("_offset", []), 0, 0, 10**9)
     since = None
     if controls.get("_since"):
@@ -136,7 +140,9 @@ def everything(principal, public_id: str, params: list[tuple[str, str]]) -> Ever
         if unknown:
             raise FhirError(
                 400,
-                Issue("error", NOT_SUPPORTED, f"_type: {', '.join(unknown)} not served.", ["_type"]),
+                Issue(
+                    "error", NOT_SUPPORTED, f"_type: {', '.join(unknown)} not served.", ["_type"]
+                ),
             )
     page = EverythingPage(offset=offset, count=count)
     skip, room = offset, count

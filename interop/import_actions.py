@@ -9,6 +9,7 @@ Importing writes one audit event per unit, with the ids of the patients it touch
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections import Counter, defaultdict
@@ -26,10 +27,14 @@ from audit.actions import record_event
 from audit.models import Action, Purpose
 from interop import outcome as oo
 from interop.importer import (
+    DEFAULT_ORDER,
     TYPE_ORDER,
     ImportContext,
+    RunCache,
     UnitResult,
+    _Unit,
     import_unit,
+    import_units,
     max_bundle_bytes,
 )
 from interop.models import ImportUnit, UnitStatus
@@ -58,10 +63,13 @@ class ImportResult:
     units_refused: int = 0
     refused: list[RefusedUnit] = field(default_factory=list)
     results: list[UnitResult] = field(default_factory=list)
+    warnings: int = 0
+    keep_results: bool = True
 
     def add(self, result: UnitResult, source: str, position: str) -> None:
         if result.accepted:
             self.units_accepted += 1
+            self.warnings += len(result.warnings)
             for rtype, counter in result.counts.items():
                 self.counts[rtype].update(counter)
         else:
@@ -77,7 +85,8 @@ class ImportResult:
                     public_id=str(result.unit.public_id) if result.unit else "",
                 )
             )
-        self.results.append(result)
+        if self.keep_results or not result.accepted:
+            self.results.append(result)
 
     def totals(self) -> Counter:
         total = Counter()
@@ -142,7 +151,16 @@ def _file_order(path: Path) -> tuple:
     hint = _type_hint(path)
     # A Bundle carries its own order; lone resources and NDJSON files of the types others
     # reference come first.
-    return (TYPE_ORDER.get(hint, 9 if hint != "Bundle" else 5), str(path))
+    return (TYPE_ORDER.get(hint, DEFAULT_ORDER), str(path))
+
+
+# NDJSON lines written together: each line stays its own unit (refused alone, nothing of
+# it written), but the lines of a batch share one transaction, one ImportUnit row and one
+# audit event, and their look-ups are made in bulk.
+BATCH_LINES = 500
+BATCH_BYTES = 8 * 1024 * 1024
+# Units that waited for a reference are tried again together, up to this many at once.
+RETRY_BATCH = 5000
 
 
 def _units_of(path: Path, channel_limit: int) -> Iterator[tuple[bytes, str, bool]]:
@@ -162,6 +180,29 @@ def _units_of(path: Path, channel_limit: int) -> Iterator[tuple[bytes, str, bool
     yield path.read_bytes(), "", False
 
 
+def _batches(
+    units: Iterator[tuple[bytes, str, bool]],
+) -> Iterator[tuple[list[tuple[bytes, str]], tuple[str, int] | None]]:
+    """Group a file's units into batches of at most BATCH_LINES units and BATCH_BYTES
+    bytes; a unit too large to read comes alone, as (``[]``, (position, its size))."""
+    batch: list[tuple[bytes, str]] = []
+    size = 0
+    for raw, position, too_large in units:
+        if too_large:
+            if batch:
+                yield batch, None
+                batch, size = [], 0
+            yield [], (position, len(raw))
+            continue
+        if batch and (len(batch) >= BATCH_LINES or size + len(raw) > BATCH_BYTES):
+            yield batch, None
+            batch, size = [], 0
+        batch.append((raw, position))
+        size += len(raw)
+    if batch:
+        yield batch, None
+
+
 def do_import_paths(
     paths: Iterable[str | os.PathLike],
     *,
@@ -169,18 +210,43 @@ def do_import_paths(
     source: str = "import",
     facility: Facility | None = None,
     progress: Callable[[int], None] | None = None,
+    allow_unresolved: bool = False,
+    keep_results: bool = True,
 ) -> ImportResult:
     """Import files and folders (``*.json`` lone resources or Bundles, ``*.ndjson`` one
-    resource a line). Each Bundle, line or lone resource is a unit. Units whose only
-    problem is a reference to something not yet imported are retried after the rest;
-    what still cannot be resolved is quarantined."""
+    resource a line). Each Bundle, line or lone resource is a unit, written whole or not
+    at all; the lines of an NDJSON file are written in batches (one transaction, one
+    ImportUnit row and one audit event listing the patients for up to BATCH_LINES
+    lines), a refused line being left out of its batch and quarantined alone. Units
+    whose only problem is a reference to something not yet imported are retried after
+    the rest; what still cannot be resolved is quarantined.
+
+    ``allow_unresolved`` (``import-fhir --allow-unresolved``), for loading reference
+    material: a reference that cannot be resolved is kept as written, with a warning in
+    the unit's outcome, unless RecordRoom needs it to place the resource (its
+    patient/subject or its encounter). ``keep_results=False`` keeps only the counts and
+    the refused units (memory stays flat on a large import)."""
     require_permission(
         acting_user, InteropPermission.IMPORT, action=Action.CREATE, object_type="import_unit"
     )
     facility = facility or import_facility(acting_user, None)
-    result = ImportResult()
+    result = ImportResult(keep_results=keep_results)
     limit = max_bundle_bytes("command")
+    cache = RunCache()
     deferred: list[tuple[bytes, ImportContext, str]] = []
+
+    def run(units: list[_Unit], ctx: ImportContext, last_try: bool, first: bool) -> None:
+        import_units(units, ctx, defer_dangling=not last_try)
+        for unit in units:
+            label = unit.source_label or ctx.source_label
+            if unit.result.deferred:
+                waiting_ctx = dataclasses.replace(ctx, source_label=label)
+                deferred.append((unit.raw, waiting_ctx, unit.position))
+            else:
+                result.add(unit.result, label, unit.position)
+            if progress is not None and first:
+                progress(sum(unit.result.resource_types.values()) or 1)
+
     for path in sorted(_files(paths), key=_file_order):
         ctx = ImportContext(
             acting_user=acting_user,
@@ -188,37 +254,53 @@ def do_import_paths(
             source=source or "import",
             channel="command",
             source_label=path.name,
+            allow_unresolved=allow_unresolved,
+            cache=cache,
         )
-        for raw, position, too_large in _units_of(path, limit):
-            if too_large:
-                size = len(raw) if raw else path.stat().st_size
-                unit_result = import_unit(b"", ctx, position=position, size=size)
-                result.add(unit_result, path.name, position)
+        for batch, too_large in _batches(_units_of(path, limit)):
+            if too_large is not None:
+                size = too_large[1] or path.stat().st_size
+                unit_result = import_unit(b"", ctx, position=too_large[0], size=size)
+                result.add(unit_result, path.name, too_large[0])
                 continue
-            unit_result = import_unit(raw, ctx, position=position, defer_dangling=True)
-            if unit_result.deferred:
-                deferred.append((raw, ctx, position))
-            else:
-                result.add(unit_result, path.name, position)
-            if progress is not None:
-                progress(sum(unit_result.resource_types.values()) or 1)
-    # Retry what waited for a reference, while that makes progress.
+            units = [_Unit(raw=raw, position=position) for raw, position in batch]
+            run(units, ctx, last_try=False, first=True)
+    # Retry what waited for a reference, while that makes progress: all the waiting
+    # units of a namespace together (up to RETRY_BATCH), so that units that reference
+    # each other across files (an encounter naming its diagnosis, the condition naming
+    # its encounter) resolve in one transaction. What still cannot be resolved is
+    # quarantined.
+    last_try = False
     while deferred:
         waiting, deferred = deferred, []
-        progressed = False
-        for raw, ctx, position in waiting:
-            unit_result = import_unit(raw, ctx, position=position, defer_dangling=True)
-            if unit_result.deferred:
-                deferred.append((raw, ctx, position))
-            else:
-                progressed = True
-                result.add(unit_result, ctx.source_label, position)
-        if not progressed:
-            for raw, ctx, position in deferred:
-                unit_result = import_unit(raw, ctx, position=position)
-                result.add(unit_result, ctx.source_label, position)
-            deferred = []
+        for ctx, group in _by_namespace(waiting):
+            for start in range(0, len(group), RETRY_BATCH):
+                units = [
+                    _Unit(raw=raw, position=position, source_label=label, validated=True)
+                    for raw, position, label in group[start : start + RETRY_BATCH]
+                ]
+                run(units, ctx, last_try=last_try, first=False)
+        if last_try:
+            break
+        last_try = len(deferred) == len(waiting)
     return result
+
+
+def _by_namespace(
+    waiting: list[tuple[bytes, ImportContext, str]],
+) -> list[tuple[ImportContext, list[tuple[bytes, str, str]]]]:
+    """The waiting units grouped by the namespace they resolve in, in file order, each
+    group with a context naming the files it holds."""
+    groups: dict[str, tuple[ImportContext, list[tuple[bytes, str, str]]]] = {}
+    labels: dict[str, list[str]] = {}
+    for raw, ctx, position in waiting:
+        groups.setdefault(ctx.source, (ctx, []))[1].append((raw, position, ctx.source_label))
+        if ctx.source_label not in labels.setdefault(ctx.source, []):
+            labels[ctx.source].append(ctx.source_label)
+    return [
+        (dataclasses.replace(ctx, source_label=", ".join(labels[name])[:300]), group)
+        for name, (ctx, group) in groups.items()
+    ]
 
 
 def do_import_bundle(
@@ -347,9 +429,11 @@ def do_replay_unit(unit: ImportUnit, *, acting_user, raw: bytes | None = None) -
 
 
 def _namespace_of(unit: ImportUnit) -> str:
-    # The command's source option is not kept apart from the file name; resources with
-    # meta.source carry their own namespace. A unit from the API was received under the
-    # client's name, which is its namespace.
+    """The namespace the unit was received under (``--source``, the API client), so
+    that a replay resolves ids as the first import did. Units quarantined before the
+    namespace was kept: the client's name for the API, else the command's default."""
+    if unit.namespace:
+        return unit.namespace
     if unit.channel == "api":
         return unit.source or "api"
     return "import"

@@ -145,6 +145,12 @@ class ImportUnit(models.Model):
     )
     channel = models.CharField(max_length=20, help_text="command, api, replay")
     source = models.CharField(max_length=300, blank=True, help_text="File name or client.")
+    namespace = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="The import's source namespace (--source, the API client): ids without "
+        "meta.source resolve in it, and a replay reuses it.",
+    )
     position = models.CharField(
         max_length=40, blank=True, help_text="Where in the source: line number, entry."
     )

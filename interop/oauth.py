@@ -382,8 +382,15 @@ def validate_redirect(params) -> tuple[ApiClient, str]:
     return client, redirect_uri
 
 
-def validate_authorization(params, client: ApiClient, redirect_uri: str) -> AuthorizationRequest:
-    """The rest of an authorization request; errors go back to the app's redirect URI."""
+def validate_authorization(
+    params, client: ApiClient, redirect_uri: str, *, fhir_base: str = ""
+) -> AuthorizationRequest:
+    """The rest of an authorization request; errors go back to the app's redirect URI.
+    ``aud``, when sent (SMART requires it), must name this server's FHIR base URL, so a
+    token meant for another server is never asked for here."""
+    aud = params.get("aud", "")
+    if aud and fhir_base and aud.rstrip("/") != fhir_base.rstrip("/"):
+        raise OAuthError("invalid_request", "aud is not this server's FHIR base URL")
     if params.get("response_type", "") != "code":
         raise OAuthError("unsupported_response_type", "response_type must be code")
     challenge = params.get("code_challenge", "")
@@ -424,12 +431,24 @@ def find_patient_for_launch(user, mrn: str):
         .values_list("patient__public_id", flat=True)
         .first()
     )
+    refusal = OAuthError(
+        "invalid_request", "no patient with that medical record number that you may open"
+    )
+    if public_id is None:
+        # Audited without the typed number: it may be another facility's patient's.
+        record_event(
+            user,
+            Action.VIEW,
+            outcome=Outcome.DENIED,
+            purpose=Purpose.TREATMENT,
+            object_type="patient",
+            reason="app launch: no patient with that MRN at the user's facilities",
+        )
+        raise refusal
     try:
-        return access_patient(user, public_id or mrn[:64], scope=Scope.CLINICAL)
+        return access_patient(user, public_id, scope=Scope.CLINICAL)
     except (Http404, AccessDenied):
-        raise OAuthError(
-            "invalid_request", "no patient with that medical record number that you may open"
-        ) from None
+        raise refusal from None
 
 
 def do_issue_code(request_: AuthorizationRequest, *, user, patient=None) -> tuple[str, str]:

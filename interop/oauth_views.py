@@ -90,7 +90,9 @@ def authorize_view(request):
         return render(request, "interop/oauth_error.html", {"error": error}, status=400)
     state = params.get("state", "")[:500]
     try:
-        auth_request = oauth.validate_authorization(params, client, redirect_uri)
+        auth_request = oauth.validate_authorization(
+            params, client, redirect_uri, fhir_base=request.build_absolute_uri("/fhir")
+        )
     except OAuthError as error:
         return _back_to_app(
             redirect_uri, error=error.error, error_description=error.description, state=state

@@ -85,6 +85,33 @@ def iter_references(resource: dict, root: str) -> Iterator[tuple[dict, str]]:
                     stack.append((value, f"{path}[{index}]"))
 
 
+def reference_holders(resource: dict) -> list[tuple[dict, str]]:
+    """Each Reference element of ``resource`` (the dict holding a ``reference`` string)
+    with the element it sits in, named by at most its first two element names:
+    ``subject``, ``performer``, ``context.encounter``, ``item.encounter``,
+    ``contained.subject``. The import's walk: no full path is built, so it costs little
+    on large resources."""
+    found: list[tuple[dict, str]] = []
+    stack: list[tuple[object, str]] = [
+        (value, key) for key, value in resource.items() if isinstance(value, dict | list)
+    ]
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, dict):
+            if isinstance(node.get("reference"), str):
+                found.append((node, where))
+            deep = "." in where
+            for key, value in node.items():
+                if isinstance(value, dict | list):
+                    stack.append((value, where if deep else f"{where}.{key}"))
+        else:
+            for value in node:
+                if isinstance(value, dict | list):
+                    stack.append((value, where))
+    found.reverse()
+    return found
+
+
 def rewrite_references(resource: dict, replace: Callable[[str], str | None]) -> int:
     """Replace every reference ``replace`` gives a new value for, in place. Returns how
     many were rewritten."""

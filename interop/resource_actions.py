@@ -64,7 +64,11 @@ def _validation_error(resource_type: str, error: ValidationError) -> FhirError:
     messages = error.message_dict if hasattr(error, "error_dict") else {"resource": error.messages}
     for element, texts in messages.items():
         for text in texts:
-            path = resource_type if element in ("resource", "__all__") else f"{resource_type}.{element}"
+            path = (
+                resource_type
+                if element in ("resource", "__all__")
+                else f"{resource_type}.{element}"
+            )
             # pydantic's messages start with the element path: keep it as the expression.
             head = text.split(":", 1)[0]
             if element == "resource" and head and " " not in head and head != text:
@@ -101,7 +105,12 @@ def check_body(resource_type: str, body, fhir_id: str | None = None) -> dict:
         if body.get("id") is None:
             raise FhirError(
                 400,
-                Issue("error", REQUIRED, "An update must carry the resource's id.", [f"{resource_type}.id"]),
+                Issue(
+                    "error",
+                    REQUIRED,
+                    "An update must carry the resource's id.",
+                    [f"{resource_type}.id"],
+                ),
             )
         if str(body.get("id")) != str(fhir_id):
             raise FhirError(
@@ -139,7 +148,7 @@ def expected_version(if_match: str | None) -> int | None:
     text = text.strip('"')
     if not text.isdigit():
         raise FhirError(
-            400, Issue("error", INVALID, f"If-Match {if_match!r} is not an ETag W/\"n\".", [])
+            400, Issue("error", INVALID, f'If-Match {if_match!r} is not an ETag W/"n".', [])
         )
     return int(text)
 
@@ -195,7 +204,7 @@ def _patient_for_write(principal, resource_type: str, resource: dict, *, require
                     "error",
                     REQUIRED,
                     f"{resource_type} must name its patient (subject or patient: "
-                    "{\"reference\": \"Patient/<id>\"}).",
+                    '{"reference": "Patient/<id>"}).',
                     [f"{resource_type}.subject"],
                 ),
             )
@@ -216,18 +225,31 @@ def _patient_for_write(principal, resource_type: str, resource: dict, *, require
     except ValueError:
         raise FhirError(
             422,
-            Issue("error", "not-found", f"Patient/{patient_id} is not known.", [f"{resource_type}.subject"]),
+            Issue(
+                "error",
+                "not-found",
+                f"Patient/{patient_id} is not known.",
+                [f"{resource_type}.subject"],
+            ),
         ) from None
     from django.http import Http404
 
     try:
         return access_patient(
-            principal.user, patient_id, scope=Scope.CLINICAL, purpose=api_access.purpose_of(principal)
+            principal.user,
+            patient_id,
+            scope=Scope.CLINICAL,
+            purpose=api_access.purpose_of(principal),
         )
     except Http404:
         raise FhirError(
             422,
-            Issue("error", "not-found", f"Patient/{patient_id} is not known.", [f"{resource_type}.subject"]),
+            Issue(
+                "error",
+                "not-found",
+                f"Patient/{patient_id} is not known.",
+                [f"{resource_type}.subject"],
+            ),
         ) from None
 
 
@@ -406,14 +428,21 @@ def create(principal, resource_type: str, body) -> api_access.Read:
         encounter = _encounter_for_write(resource_type, resource, patient)
         try:
             entry = do_record_clinical_entry(
-                patient, resource=resource, acting_user=principal.user, encounter=encounter, source=source
+                patient,
+                resource=resource,
+                acting_user=principal.user,
+                encounter=encounter,
+                source=source,
             )
         except ValidationError as error:
             raise _validation_error(resource_type, error) from None
         return api_access._as_read(serialize.clinical_resource(entry))
     patient = _patient_for_write(
-        principal, resource_type, resource, required=resource_type not in api_access.DIRECTORY_TYPES
-        and _patient_reference(resource) is not None
+        principal,
+        resource_type,
+        resource,
+        required=resource_type not in api_access.DIRECTORY_TYPES
+        and _patient_reference(resource) is not None,
     )
     encounter = _encounter_for_write(resource_type, resource, patient)
     if patient is None and principal.patient_compartment(resource_type, "write") is not None:

@@ -22,7 +22,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.db.models import F, Q, QuerySet
-from django.utils import timezone
 
 from audit.actions import record_event
 from audit.models import Action, Purpose
@@ -31,11 +30,10 @@ from documents.models import Document, DocumentStatus
 from encounters.models import Encounter
 from interop import api_access, serialize
 from interop.models import FhirResource
-from interop.outcome import INVALID, NOT_SUPPORTED, VALUE, FhirError, Issue
+from interop.outcome import NOT_SUPPORTED, VALUE, FhirError, Issue
 from patients.matching import normalize_identifier, normalize_name, normalize_phone
 from patients.models import (
     IdentifierKind,
-    Patient,
     PatientAddress,
     PatientIdentifier,
     PatientName,
@@ -81,14 +79,14 @@ def parse_date(param: str, value: str) -> tuple[str, dt.datetime, dt.datetime]:
     try:
         year = int(parts["year"])
         if parts["month"] is None:
-            start = dt.datetime(year, 1, 1)
-            end = dt.datetime(year + 1, 1, 1)
+            start = dt.datetime(year, 1, 1, tzinfo=dt.UTC)
+            end = dt.datetime(year + 1, 1, 1, tzinfo=dt.UTC)
         elif parts["day"] is None:
             month = int(parts["month"])
-            start = dt.datetime(year, month, 1)
-            end = dt.datetime(year + (month == 12), month % 12 + 1, 1)
+            start = dt.datetime(year, month, 1, tzinfo=dt.UTC)
+            end = dt.datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=dt.UTC)
         elif parts["hour"] is None:
-            start = dt.datetime(year, int(parts["month"]), int(parts["day"]))
+            start = dt.datetime(year, int(parts["month"]), int(parts["day"]), tzinfo=dt.UTC)
             end = start + dt.timedelta(days=1)
         else:
             start = dt.datetime(
@@ -99,6 +97,7 @@ def parse_date(param: str, value: str) -> tuple[str, dt.datetime, dt.datetime]:
                 int(parts["minute"]),
                 int(parts["second"] or 0),
                 int((parts["fraction"] or "0").ljust(6, "0")),
+                tzinfo=dt.UTC,
             )
             if parts["fraction"]:
                 step = dt.timedelta(microseconds=1)
@@ -113,11 +112,9 @@ def parse_date(param: str, value: str) -> tuple[str, dt.datetime, dt.datetime]:
     if tz:
         offset = dt.UTC if tz == "Z" else dt.datetime.strptime(tz, "%z").tzinfo
         start, end = start.replace(tzinfo=offset), end.replace(tzinfo=offset)
-    else:
-        # Dates and times without an offset are read as UTC: imports store a date alone
-        # as midnight UTC, and the clinical record as local midnight, which for the
-        # Americas falls within the same UTC day.
-        start, end = start.replace(tzinfo=dt.UTC), end.replace(tzinfo=dt.UTC)
+    # Dates and times without an offset are read as UTC: imports store a date alone as
+    # midnight UTC, and the clinical record as local midnight, which for the Americas
+    # falls within the same UTC day.
     return prefix, start, end
 
 
@@ -230,7 +227,6 @@ def _name_param(columns: tuple[str, ...]):
         key = normalize_name(value)
         if not key:
             raise _bad(param, f"{param}: give letters to search for.")
-        names = PatientName.objects.none()
         q = Q()
         for column in columns:
             if modifier == "exact":
@@ -299,10 +295,6 @@ def _phone_apply(param: str, value: str, modifier: str) -> Q:
         raise _bad(param, "phone: give the number's digits.")
     rows = PatientTelecom.objects.filter(system="phone", active=True, normalized=digits)
     return Q(pk__in=rows.values("patient_id"))
-
-
-def _birthsex_apply(param, value, modifier):  # pragma: no cover - documented alias
-    return Q(sex_at_birth=value)
 
 
 PATIENT_PARAMS = {
@@ -640,7 +632,7 @@ def search(
             raise FhirError(400, Issue("error", NOT_SUPPORTED, problem, [raw_name]))
         if value == "":
             raise _bad(raw_name, f"Search parameter {raw_name!r} has no value.")
-        values = [v for v in value.split(",")] if param.splits else [value]
+        values = list(value.split(",")) if param.splits else [value]
         q = Q()
         for one in values:
             q |= param.apply(name, one.replace("\\,", ","), modifier)
@@ -681,11 +673,9 @@ def search(
     rows = base_rows(principal, resource_type)
     for q in conditions:
         rows = rows.filter(q)
+    # Every condition on a related table is a subquery (pk__in), never a join: rows
+    # stay distinct without DISTINCT.
     rows = rows.order_by(*order)
-    if resource_type in ("Patient", "Encounter", "DocumentReference") or (
-        resource_type in api_access.CLINICAL_TYPES
-    ):
-        rows = rows.distinct() if _needs_distinct(conditions) else rows
 
     total = None
     if summary == "count" or total_mode != "none":
@@ -711,10 +701,6 @@ def search(
             result.included = api_access.serve_patients(patients)
     _audit_search(principal, resource_type, used, patient_ids, total)
     return result
-
-
-def _needs_distinct(conditions: list[Q]) -> bool:
-    return False  # every multi-row condition is a subquery (pk__in), never a join
 
 
 def _order(spec: TypeSpec, sorts: list[str], resource_type: str) -> list:
@@ -786,6 +772,3 @@ def parameter_table() -> dict[str, dict[str, Param]]:
 
 def sort_table() -> dict[str, list[str]]:
     return {t: sorted(spec_for(t).sorts) for t in api_access.SERVED_TYPES}
-
-
-__all__ = ["SearchResult", "parameter_table", "search", "Patient"]

@@ -36,7 +36,11 @@ CONDITION = {
     ],
     "code": {
         "coding": [
-            {"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "E11.9", "display": "Type 2 diabetes"}
+            {
+                "system": "http://hl7.org/fhir/sid/icd-10-cm",
+                "code": "E11.9",
+                "display": "Type 2 diabetes",
+            }
         ]
     },
     "onsetDateTime": "2019-06-01T00:00:00Z",
@@ -73,7 +77,11 @@ def record(patient, user, resource: dict, encounter=None):
     from clinical.actions import do_record_clinical_entry
 
     resource = copy.deepcopy(resource)
-    element = "patient" if resource["resourceType"] in ("AllergyIntolerance", "Immunization") else "subject"
+    element = (
+        "patient"
+        if resource["resourceType"] in ("AllergyIntolerance", "Immunization")
+        else "subject"
+    )
     resource.setdefault(element, {"reference": f"Patient/{patient.public_id}"})
     return do_record_clinical_entry(
         patient, resource=resource, acting_user=user, encounter=encounter

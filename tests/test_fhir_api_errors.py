@@ -88,7 +88,11 @@ def test_413_for_a_body_too_large(client, personas, monkeypatch):
 
     patient, _, _ = patient_with_data(personas)
     monkeypatch.setattr(api_views, "MAX_RESOURCE_BYTES", 1000)
-    big = {**CONDITION, "subject": {"reference": f"Patient/{patient.public_id}"}, "note": [{"text": "x" * 2000}]}
+    big = {
+        **CONDITION,
+        "subject": {"reference": f"Patient/{patient.public_id}"},
+        "note": [{"text": "x" * 2000}],
+    }
     outcome(api_for(client, personas.clinician).post("/fhir/Condition", big), 413)
     assert ClinicalEntry.objects.filter(patient=patient).count() == 2
 

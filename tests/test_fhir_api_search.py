@@ -83,7 +83,9 @@ def test_patient_search_parameters(client, personas, population):
     mrn = mrn_of(marigold)
     assert ids(search(api, "Patient", identifier=f"urn:recordroom:mrn:rrgh|{mrn}")) == [m]
     assert ids(search(api, "Patient", identifier=f"urn:recordroom:mrn:othr|{mrn}")) == []
-    assert ids(search(api, "Patient", identifier="http://hl7.org/fhir/sid/us-ssn|123-45-6789")) == [m]
+    assert ids(search(api, "Patient", identifier="http://hl7.org/fhir/sid/us-ssn|123-45-6789")) == [
+        m
+    ]
     # Comma is OR; repeating a parameter is AND.
     assert sorted(ids(search(api, "Patient", _id=f"{m},{t}"))) == sorted([m, t])
     both = api.get("/fhir/Patient", {"family": ["quill", "ash"]})
@@ -120,10 +122,14 @@ def test_observation_dates_with_precision_and_prefixes(client, personas):
 
 def test_tokens_with_system_and_code(client, personas):
     patient = register_patient(personas)
-    glucose = str(record(patient, personas.technician, observation("2020-05-13T07:30:00Z")).public_id)
+    glucose = str(
+        record(patient, personas.technician, observation("2020-05-13T07:30:00Z")).public_id
+    )
     vital = str(
         record(
-            patient, personas.technician, observation("2020-05-13T08:00:00Z", "8867-4", "vital-signs")
+            patient,
+            personas.technician,
+            observation("2020-05-13T08:00:00Z", "8867-4", "vital-signs"),
         ).public_id
     )
     api = api_for(client, personas.clinician)
@@ -137,7 +143,9 @@ def test_tokens_with_system_and_code(client, personas):
 def test_condition_and_clinical_status(client, personas):
     patient, condition, _ = patient_with_data(personas)
     api = api_for(client, personas.clinician)
-    assert ids(search(api, "Condition", **{"clinical-status": "active"})) == [str(condition.public_id)]
+    assert ids(search(api, "Condition", **{"clinical-status": "active"})) == [
+        str(condition.public_id)
+    ]
     assert ids(search(api, "Condition", **{"clinical-status": "resolved"})) == []
     assert ids(search(api, "Condition", code="http://hl7.org/fhir/sid/icd-10-cm|E11.9")) == [
         str(condition.public_id)
@@ -151,7 +159,11 @@ def test_condition_and_clinical_status(client, personas):
 def test_paging_is_stable_with_next_and_previous_links(client, personas):
     patient = register_patient(personas)
     made = [
-        str(record(patient, personas.technician, observation(f"2020-01-{d:02d}T10:00:00Z")).public_id)
+        str(
+            record(
+                patient, personas.technician, observation(f"2020-01-{d:02d}T10:00:00Z")
+            ).public_id
+        )
         for d in range(1, 8)
     ]
     api = api_for(client, personas.clinician)
@@ -248,7 +260,9 @@ def test_a_search_is_one_audit_event_listing_the_patients(client, personas, popu
     event = rows[0]
     assert event.action == Action.SEARCH
     assert event.object_type == "fhir.Patient"
-    assert sorted(event.detail["patients"]) == sorted([str(marigold.public_id), str(tobias.public_id)])
+    assert sorted(event.detail["patients"]) == sorted(
+        [str(marigold.public_id), str(tobias.public_id)]
+    )
     assert event.detail["patient_count"] == 2
     assert event.detail["params"] == ["birthdate"]
 

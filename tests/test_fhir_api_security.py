@@ -70,7 +70,9 @@ def test_sensitive_documents_follow_the_document_rules(client, personas):
 def test_entered_in_error_documents_are_hidden_from_ordinary_readers(client, personas):
     patient, _, _ = patient_with_data(personas)
     document = signed(patient, personas.clinician)
-    do_mark_entered_in_error(document, reason="filed to the wrong patient", acting_user=personas.administrator)
+    do_mark_entered_in_error(
+        document, reason="filed to the wrong patient", acting_user=personas.administrator
+    )
     coder = api_for(client, personas.coder)
     assert coder.get(f"/fhir/DocumentReference/{document.public_id}").status_code == 404
     assert ids(coder.get("/fhir/DocumentReference")) == []

@@ -66,7 +66,10 @@ def test_update_refuses_a_mismatched_or_missing_id(client, personas):
     missing = {k: v for k, v in resource.items() if k != "id"}
     assert api.put(path, missing).status_code == 400
     as_create = {**resource, "id": "00000000-0000-0000-0000-000000000001"}
-    assert api.put("/fhir/Condition/00000000-0000-0000-0000-000000000001", as_create).status_code == 405
+    assert (
+        api.put("/fhir/Condition/00000000-0000-0000-0000-000000000001", as_create).status_code
+        == 405
+    )
 
 
 def test_invalid_content_is_422_naming_the_element(client, personas):
@@ -81,7 +84,7 @@ def test_invalid_content_is_422_naming_the_element(client, personas):
     response = api.post("/fhir/Condition", bad_date)
     assert response.status_code == 422
     assert "onsetDateTime" in body(response)["issue"][0]["diagnostics"]
-    no_patient = {k: v for k, v in CONDITION.items()}
+    no_patient = dict(CONDITION.items())
     assert api.post("/fhir/Condition", no_patient).status_code == 422
     assert ClinicalEntry.objects.filter(patient=patient).count() == 2
 
@@ -95,7 +98,10 @@ def test_managed_types_answer_405(client, personas):
     read = body(api.get(f"/fhir/Patient/{patient.public_id}"))
     assert api.put(f"/fhir/Patient/{patient.public_id}", read).status_code == 405
     assert api.post("/fhir/Encounter", {"resourceType": "Encounter"}).status_code == 405
-    assert api.post("/fhir/DocumentReference", {"resourceType": "DocumentReference"}).status_code == 405
+    assert (
+        api.post("/fhir/DocumentReference", {"resourceType": "DocumentReference"}).status_code
+        == 405
+    )
     assert api.delete(f"/fhir/Patient/{patient.public_id}").status_code == 405
 
 
@@ -118,7 +124,9 @@ def test_stored_types_are_versioned(client, personas):
     assert updated.status_code == 200, updated.content
     row = FhirResource.objects.get(fhir_id=resource["id"])
     assert row.version_id == 2 and row.status == "completed" and row.patient == patient
-    assert list(FhirResourceVersion.objects.filter(resource=row).values_list("version_id", flat=True)) == [2, 1]
+    assert list(
+        FhirResourceVersion.objects.filter(resource=row).values_list("version_id", flat=True)
+    ) == [2, 1]
     assert api.put(path, resource, HTTP_IF_MATCH='W/"1"').status_code == 412
     history = body(api.get(f"{path}/_history"))
     assert [e["resource"]["status"] for e in history["entry"]] == ["completed", "active"]

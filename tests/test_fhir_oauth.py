@@ -312,7 +312,7 @@ def test_staff_launch_an_app_on_one_patient(client, personas, app):
     assert body["scope"] == "launch/patient patient/*.read"
 
 
-def test_staff_cannot_launch_on_a_patient_of_another_facility(client, personas, app):
+def test_staff_cannot_launch_on_a_patient_of_another_facility(client, personas, app, audit_rows):
     patient = register_patient(personas, facility=personas.other_facility)
     mrn = patient.identifiers.get(kind="MR").value
     _, challenge = pkce()
@@ -321,6 +321,8 @@ def test_staff_cannot_launch_on_a_patient_of_another_facility(client, personas, 
     response = client.post("/oauth/authorize", {**params, "decision": "approve", "mrn": mrn})
     assert response.status_code == 400
     assert not AuthorizationCode.objects.exists()
+    denied = audit_rows(outcome=Outcome.DENIED, object_type="patient")
+    assert denied and all(mrn not in (row.object_id + row.reason) for row in denied)
 
 
 def test_denying_consent_returns_access_denied(client, personas, app, audit_rows):
@@ -342,6 +344,7 @@ def test_denying_consent_returns_access_denied(client, personas, app, audit_rows
         ({"response_type": "token"}, "unsupported_response_type"),
         ({"scope": "user/*.nonsense"}, "invalid_scope"),
         ({"scope": ""}, "invalid_scope"),
+        ({"aud": "https://other.example.invalid/fhir"}, "invalid_request"),
     ],
 )
 def test_bad_authorization_requests_go_back_to_the_app(client, personas, app, overrides, error):

@@ -110,7 +110,7 @@ def test_the_official_examples_come_back_whole(client, personas):
             continue  # refused by the import (reported by it, with its reason)
         imported += 1
         problems += read_back(client, personas, sent, ids, readers)
-    assert imported >= 200, _refusals(result)[:10]
+    assert imported >= 100, _refusals(result)[:10]
     assert problems == [], "\n".join(problems[:40])
 
 

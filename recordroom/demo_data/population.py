@@ -371,6 +371,8 @@ class Generator:
         days_ago = rng.randint(0, 700)
         start_day = max(self.today - dt.timedelta(days=days_ago), patient.birth_date)
         started = _aware(start_day, rng.randint(7, 20), rng.choice([0, 15, 30, 45]))
+        # An encounter drawn for today must not start later than now.
+        started = min(started, clock.now() - dt.timedelta(hours=1))
         attending = rng.choice(cast.attendings)
         if kind == EncounterClass.INPATIENT:
             code, display, service = rng.choice(ADMISSIONS)
@@ -457,6 +459,21 @@ class Generator:
                     disposition=Disposition.HOME if kind != EncounterClass.OUTPATIENT else "",
                 )
             self._vitals(patient, encounter, started)
+            if kind == EncounterClass.OBSERVATION:
+                # A stay: its record needs an H&P and a final diagnosis like an admission.
+                code, display, _ = rng.choice(ADMISSIONS)
+                do_record_clinical_entry(
+                    patient,
+                    encounter=encounter,
+                    acting_user=cast.technician,
+                    source="demo",
+                    resource=_condition(
+                        code, display, category="encounter-diagnosis", onset=started
+                    ),
+                )
+                self._file(
+                    patient, encounter, "34117-2", "History and physical", started, attending
+                )
             self._file(patient, encounter, "11506-3", "Progress note", started, attending)
         return encounter
 
@@ -596,10 +613,14 @@ def load_population(
     patients: int, *, seed: int = 2026, progress: Callable[[int], None] | None = None
 ) -> int:
     """Generate ``patients`` synthetic patients (a transaction each). Returns how many."""
+    from recordroom.demo_data.completion import load_completion
+
     generator = Generator(seed=seed, today=clock.now().date())
     for index in range(patients):
         with transaction.atomic():
             generator.patient(index)
         if progress:
             progress(1)
+    if patients:
+        load_completion(generator)  # chart completion in every state, after the population
     return patients

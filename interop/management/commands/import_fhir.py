@@ -88,12 +88,19 @@ class Command(BaseCommand):
             "--facility", help="Facility code patients are registered at (default: the account's)."
         )
         parser.add_argument(
+            "--allow-unresolved",
+            action="store_true",
+            help="For reference material: keep a reference that cannot be resolved as "
+            "written (with a warning) unless RecordRoom needs it to place the resource "
+            "(its patient/subject or encounter). Default: such a unit is refused.",
+        )
+        parser.add_argument(
             "--as",
             dest="username",
             help="Import as this account (default: the first active integration system account).",
         )
 
-    def handle(self, *args, paths, source, facility, username, **options):
+    def handle(self, *args, paths, source, facility, username, allow_unresolved, **options):
         user = _integration_account(username)
         chosen = None
         if facility:
@@ -104,7 +111,13 @@ class Command(BaseCommand):
         started = time.monotonic()
         try:
             result = do_import_paths(
-                paths, acting_user=user, source=source, facility=chosen, progress=progress
+                paths,
+                acting_user=user,
+                source=source,
+                facility=chosen,
+                progress=progress,
+                allow_unresolved=allow_unresolved,
+                keep_results=False,
             )
         except AccessDenied:
             raise CommandError(f"The account {user.username} may not import FHIR data.") from None
@@ -137,6 +150,11 @@ class Command(BaseCommand):
             f"{result.units_accepted:,} units imported, {result.units_refused:,} refused; "
             f"{done:,} resources in {elapsed:.1f} s ({done / elapsed:,.0f} resources/s)."
         )
+        if result.warnings:
+            write(
+                f"{result.warnings:,} unresolved references kept as written "
+                "(--allow-unresolved); each is a warning in its unit's outcome."
+            )
         for refused in result.refused[:50]:
             where = f"{refused.source} {refused.position}".strip()
             self.stderr.write(f"refused: {where}: {refused.reason} (unit {refused.public_id})")

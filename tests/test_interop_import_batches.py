@@ -1,0 +1,158 @@
+"""FHIR import of NDJSON in batches: each line is still its own unit (refused alone,
+nothing of it written), while the lines of a batch share one transaction, one
+ImportUnit row and one audit event; unchanged lines are not validated again."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from clinical.models import ClinicalEntry, ClinicalEntryVersion
+from interop import import_actions, importer
+from interop.import_actions import do_import_paths
+from interop.models import ImportUnit, SourceKey, UnitStatus
+from patients.models import Patient
+
+
+@pytest.fixture
+def small_batches(monkeypatch):
+    """Batches of three lines, so that a dozen lines make several batches."""
+    monkeypatch.setattr(import_actions, "BATCH_LINES", 3)
+
+
+def _patient(i: int, **extra) -> dict:
+    return {
+        "resourceType": "Patient",
+        "id": f"p{i}",
+        "identifier": [{"system": "urn:gen", "value": f"G{i}"}],
+        "name": [{"family": "Batchperson", "given": [f"Ada{i}"]}],
+        "birthDate": "1980-05-06",
+        **extra,
+    }
+
+
+def _observation(i: int, patient: int, **extra) -> dict:
+    return {
+        "resourceType": "Observation",
+        "id": f"o{i}",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}], "text": "Pulse"},
+        "subject": {"reference": f"Patient/p{patient}"},
+        "effectiveDateTime": "2021-04-01T10:00:00Z",
+        "valueQuantity": {"value": 60 + i, "unit": "/min"},
+        **extra,
+    }
+
+
+def _write(path, resources) -> None:
+    path.write_bytes(b"\n".join(orjson.dumps(r) for r in resources) + b"\n")
+
+
+def test_a_refused_line_is_left_out_of_its_batch_and_quarantined_alone(
+    personas, tmp_path, small_batches, audit_rows
+):
+    _write(tmp_path / "Patient.ndjson", [_patient(i) for i in range(4)])
+    observations = [_observation(i, i % 4) for i in range(10)]
+    # Line 5: valid FHIR, but a status RecordRoom's clinical record does not accept
+    # (refused while its batch is written); line 8: not FHIR at all (refused on reading).
+    observations[4]["status"] = "made-up"
+    observations[7] = {"resourceType": "Observation", "id": "o7", "status": 12}
+    _write(tmp_path / "Observation.ndjson", observations)
+    result = do_import_paths([tmp_path], acting_user=personas.integration, source="batch")
+    assert result.units_accepted == 12 and result.units_refused == 2
+    refused = sorted(r.position for r in result.refused)
+    assert refused == ["line 5", "line 8"]
+    assert ClinicalEntry.objects.filter(resource_type="Observation").count() == 8
+    assert not SourceKey.objects.filter(source_id__in=["o4", "o7"]).exists()
+    units = ImportUnit.objects.filter(status=UnitStatus.REJECTED).order_by("position")
+    assert [u.position for u in units] == ["line 5", "line 8"]
+    assert "made-up" in units[0].reason and units[0].raw == orjson.dumps(observations[4])
+    assert units[0].namespace == "batch"
+    # One accepted ImportUnit and one audit event per batch of three lines (the batch
+    # that lost a line holds two), each listing the patients it touched.
+    accepted = ImportUnit.objects.filter(status=UnitStatus.ACCEPTED).order_by("pk")
+    assert [u.position for u in accepted] == [
+        "line 1 – line 3",
+        "line 4",
+        "line 1 – line 3",
+        "line 4 – line 6",
+        "line 7 – line 9",
+        "line 10",
+    ]
+    assert sum(u.created for u in accepted) == 12
+    events = audit_rows(object_type="import_unit", reason="FHIR import")
+    assert len(events) == len(accepted)
+    pulse = ClinicalEntry.objects.get(public_id=SourceKey.objects.get(source_id="o5").fhir_id)
+    event = next(e for e in events if e.object_id == str(accepted[3].public_id))
+    assert str(pulse.patient.public_id) in event.detail["patients"]
+
+
+def test_lines_of_one_batch_reference_each_other_in_any_order(personas, tmp_path):
+    _write(tmp_path / "Patient.ndjson", [_patient(1)])
+    panel = _observation(1, 1, hasMember=[{"reference": "Observation/o2"}])
+    _write(tmp_path / "Observation.ndjson", [panel, _observation(2, 1)])
+    result = do_import_paths([tmp_path], acting_user=personas.integration, source="batch")
+    assert result.units_refused == 0, result.refused
+    member = SourceKey.objects.get(source_id="o2").fhir_id
+    stored = ClinicalEntry.objects.get(public_id=SourceKey.objects.get(source_id="o1").fhir_id)
+    assert stored.resource["hasMember"] == [{"reference": f"Observation/{member}"}]
+
+
+def test_a_line_whose_target_is_refused_waits_and_is_quarantined(personas, tmp_path):
+    _write(tmp_path / "Patient.ndjson", [_patient(1)])
+    bad = _observation(2, 1, status="made-up")
+    panel = _observation(1, 1, hasMember=[{"reference": "Observation/o2"}])
+    _write(tmp_path / "Observation.ndjson", [panel, bad, _observation(3, 1)])
+    result = do_import_paths([tmp_path], acting_user=personas.integration, source="batch")
+    assert sorted(r.position for r in result.refused) == ["line 1", "line 2"]
+    panel_unit = ImportUnit.objects.get(status=UnitStatus.REJECTED, position="line 1")
+    assert panel_unit.outcome["issue"][0]["code"] == "not-found"
+    assert SourceKey.objects.filter(source_id="o3").exists()
+    assert not SourceKey.objects.filter(source_id__in=["o1", "o2"]).exists()
+
+
+def test_the_same_resource_twice_in_a_file_is_one_resource_with_two_versions(personas, tmp_path):
+    first = _observation(1, 1)
+    second = _observation(1, 1, valueQuantity={"value": 99, "unit": "/min"})
+    _write(tmp_path / "Patient.ndjson", [_patient(1)])
+    _write(tmp_path / "Observation.ndjson", [first, second, first])
+    result = do_import_paths([tmp_path], acting_user=personas.integration, source="batch")
+    assert result.units_refused == 0, result.refused
+    entry = ClinicalEntry.objects.get(resource_type="Observation")
+    assert entry.version == 3 and entry.value_quantity == 60 + 1
+    assert ClinicalEntryVersion.objects.filter(entry=entry).count() == 3
+    assert result.counts["Observation"] == {"created": 1, "updated": 2}
+
+
+def test_two_lines_for_one_person_make_one_patient(personas, tmp_path):
+    """The index matches the second line to the patient the first registered, as it
+    would one unit after the other, though both sit in the same batch."""
+    again = _patient(2, identifier=[{"system": "urn:gen", "value": "G1"}])
+    _write(tmp_path / "Patient.ndjson", [_patient(1), again])
+    result = do_import_paths([tmp_path], acting_user=personas.integration, source="batch")
+    assert result.units_refused == 0, result.refused
+    assert Patient.objects.count() == 1
+    assert result.counts["Patient"] == {"created": 1, "updated": 1}
+    keys = SourceKey.objects.filter(resource_type="Patient")
+    assert {k.source_id for k in keys} == {"p1", "p2"} and len({k.fhir_id for k in keys}) == 1
+
+
+def test_unchanged_lines_are_not_validated_again(personas, tmp_path, monkeypatch):
+    _write(tmp_path / "Patient.ndjson", [_patient(i) for i in range(3)])
+    _write(tmp_path / "Observation.ndjson", [_observation(i, i % 3) for i in range(6)])
+    first = do_import_paths([tmp_path], acting_user=personas.integration, source="batch")
+    assert first.units_refused == 0
+    calls = []
+    validate = importer.validate_resource
+    monkeypatch.setattr(
+        importer, "validate_resource", lambda *a: calls.append(a[0]["id"]) or validate(*a)
+    )
+    changed = _observation(0, 0, valueQuantity={"value": 120, "unit": "/min"})
+    _write(
+        tmp_path / "Observation.ndjson", [changed] + [_observation(i, i % 3) for i in range(1, 6)]
+    )
+    units = ImportUnit.objects.count()
+    second = do_import_paths([tmp_path], acting_user=personas.integration, source="batch")
+    assert calls == ["o0"]
+    assert second.totals() == {"unchanged": 8, "updated": 1}
+    assert ImportUnit.objects.count() == units + 1
