@@ -121,7 +121,9 @@ def _prefill(request, doc_types, encounters) -> dict:
         initial["doc_type"] = doc_type
         initial["title"] = doc_type.display
     wanted = request.GET.get("encounter", "")
-    encounter = next((e for e in encounters if str(e.public_id) == wanted), None) if wanted else None
+    encounter = (
+        next((e for e in encounters if str(e.public_id) == wanted), None) if wanted else None
+    )
     if encounter is not None:
         initial["encounter"] = encounter
     return initial
