@@ -45,7 +45,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Exists, Max, OuterRef, Q
 
 from audit.actions import record_event
 from audit.models import Action, Purpose
@@ -317,3 +317,31 @@ def analyse_encounter(
             },
         )
     return result
+
+
+def open_records():
+    """Encounters whose record is still open: in progress or discharged, and not
+    complete or with an open deficiency."""
+    complete = RecordCompletion.objects.filter(
+        encounter=OuterRef("pk"), status=RecordStatus.COMPLETE
+    )
+    open_deficiency = Deficiency.objects.filter(
+        encounter=OuterRef("pk"), status=DeficiencyStatus.OPEN
+    )
+    return (
+        Encounter.objects.filter(status__in=[EncounterStatus.IN_PROGRESS, EncounterStatus.FINISHED])
+        .filter(~Q(Exists(complete)) | Q(Exists(open_deficiency)))
+        .order_by("started_at", "pk")
+    )
+
+
+def sweep_open_records(*, trigger: str = "daily sweep") -> dict:
+    """Analyse every open record (deadlines pass without any change to a record: this
+    is when a gap not yet due becomes a deficiency). Returns the counts."""
+    counts = {"records": 0, "opened": 0, "closed": 0, "voided": 0, "late": 0}
+    for encounter in open_records().iterator(chunk_size=500):
+        result = analyse_encounter(encounter, trigger=trigger)
+        counts["records"] += 1
+        for key in ("opened", "closed", "voided", "late"):
+            counts[key] += getattr(result, key)
+    return counts

@@ -73,7 +73,11 @@ def schedule_next(now: dt.datetime | None = None):
 
 @task()
 def daily_completion_reminders() -> dict:
-    """Send today's reminders, then queue tomorrow's run."""
+    """Analyse every open record (deficiencies that fell due since yesterday), send
+    today's reminders, then queue tomorrow's run."""
+    from completion.analysis import sweep_open_records
+
+    swept = sweep_open_records()
     counts = send_reminders()
     schedule_next()
-    return counts
+    return {**counts, "analysed": swept["records"], "opened": swept["opened"]}

@@ -3,8 +3,9 @@ units (list, open, replay, dismiss).
 
 Each checks its permission first (``interop.import`` to import,
 ``interop.manage_import_errors`` for the quarantine; a refusal is audited), then works.
-Importing writes one audit event per unit, with the ids of the patients it touched
-(never names); a rejected unit is audited as it is quarantined.
+Importing writes one audit event per accepted unit — for NDJSON, per batch of lines
+written together (up to ``BATCH_LINES``) — with the ids of the patients it touched
+(never names) and the counts; a rejected unit is audited alone as it is quarantined.
 """
 
 from __future__ import annotations

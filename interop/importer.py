@@ -1,15 +1,29 @@
-"""The FHIR import engine: one unit (a Bundle, one NDJSON line, one lone resource file)
-at a time, all or nothing.
+"""The FHIR import engine: units (a Bundle, one NDJSON line, one lone resource file),
+each all or nothing.
 
-For each unit: parse (orjson) → validate every resource (``fhir.resources`` R4B) →
-find what each resource already became (:class:`interop.models.SourceKey`) and what is
-unchanged (the SHA-256 of its canonical JSON as received) → match or register patients
-(the MPI) → resolve every reference to RecordRoom's ids → write the domain rows and the
-stored resources in ONE transaction. Any problem rejects the whole unit: the transaction
-rolls back (files stored for it are removed) and the unit is quarantined
-(:class:`interop.models.ImportUnit`, status rejected, the raw bytes and an
+For each unit: parse (orjson) → find what each resource already became
+(:class:`interop.models.SourceKey`) and what is unchanged (the SHA-256 of its canonical
+JSON as received, compared FIRST: unchanged content is not validated again) → validate
+every changed resource (``fhir.resources`` R4B) → match or register patients (the MPI)
+→ resolve every reference to RecordRoom's ids → write the domain rows and the stored
+resources. Any problem rejects the whole unit: nothing of it is written (files stored
+for it are removed) and it is quarantined alone (:class:`interop.models.ImportUnit`,
+status rejected, the raw bytes, the namespace it was received under and an
 OperationOutcome naming the resource and the element) for an administrator to fix and
 replay.
+
+Several units can be imported together (:func:`import_units`: the command gives the
+lines of an NDJSON file in batches): they are read and resolved together (SourceKeys
+looked up in bulk; a line may reference another line of the batch, in any order), then
+written in ONE transaction, with ONE accepted ``ImportUnit`` row (counts, position
+"line a – line b") and ONE audit event listing the ids of the patients touched. A unit
+refused while reading or resolving is left out; one refused while writing rolls the
+batch back and the batch is written again without it (and without what referenced
+it), so each unit is still all or nothing and quarantined alone. Units that would see
+each other as already imported one after the other (the same resource twice, a patient
+the index would match to another line's) are written in a following round. Look-ups
+(source keys, patients, encounters, MRNs at the facility) are kept for the whole run
+(:class:`RunCache`, bounded).
 
 Where each resource type goes (the storage contract the FHIR API serves from):
 
@@ -23,8 +37,13 @@ Where each resource type goes (the storage contract the FHIR API serves from):
 
 References that cannot be resolved (not in the unit, not imported before, not a
 RecordRoom id) reject the unit with a ``not-found`` issue naming the reference; a later
-replay succeeds once the target has arrived. Absolute references to other servers and
-references to contained resources are kept as written.
+replay succeeds once the target has arrived. With ``ImportContext.allow_unresolved``
+(``import-fhir --allow-unresolved``, for reference material) such a reference is kept as
+written and reported as a ``warning`` issue in the accepted unit's outcome, unless
+RecordRoom needs it to place the resource: its patient (``subject``, ``patient``,
+``beneficiary``, ``individual``) or its encounter (``encounter``, ``context``,
+``context.encounter``). Absolute references to other servers and references to
+contained resources are kept as written.
 """
 
 from __future__ import annotations

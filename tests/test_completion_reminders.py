@@ -375,3 +375,31 @@ def test_the_command_sends_the_reminders(personas, patient):
         call_command("completion", "remind", stdout=out)
     assert "messages: 1" in out.getvalue() and "emails: 1" in out.getvalue()
     assert len(mail.outbox) == 1
+
+
+def test_the_daily_run_first_opens_the_deficiencies_that_fell_due(personas, patient):
+    """No change to a record happens when a deadline passes: the daily task's sweep is
+    what turns "H&P not yet written" into a deficiency once the 24 hours are over."""
+    from completion.reminder_tasks import daily_completion_reminders
+    from encounters.actions import do_register_encounter
+    from encounters.models import EncounterClass
+
+    admitted = local(2026, 3, 2, 9)
+    with time_machine.travel(admitted + dt.timedelta(minutes=5), tick=False):
+        encounter = do_register_encounter(
+            patient,
+            facility=personas.facility,
+            encounter_class=EncounterClass.INPATIENT,
+            started_at=admitted,
+            acting_user=personas.technician,
+            attending=personas.clinician,
+            unit="4 West",
+        )
+        daily_completion_reminders.call()
+        assert not Deficiency.objects.filter(encounter=encounter).exists()
+    with time_machine.travel(admitted + dt.timedelta(hours=30), tick=False):
+        counts = daily_completion_reminders.call()
+    (deficiency,) = Deficiency.objects.filter(encounter=encounter, status=DeficiencyStatus.OPEN)
+    assert deficiency.rule.code == "hp-timely"
+    assert deficiency.responsible == personas.clinician
+    assert counts["analysed"] >= 1 and counts["opened"] >= 1

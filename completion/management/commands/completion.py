@@ -12,28 +12,11 @@ from __future__ import annotations
 import uuid
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db.models import Exists, OuterRef, Q
 from rich.progress import Progress
 
-from completion.analysis import analyse_encounter
-from completion.models import Deficiency, DeficiencyStatus, RecordCompletion, RecordStatus
-from encounters.models import Encounter, EncounterStatus
-
-
-def open_records():
-    """Encounters whose record is still open: in progress or discharged, and not
-    complete or with an open deficiency."""
-    complete = RecordCompletion.objects.filter(
-        encounter=OuterRef("pk"), status=RecordStatus.COMPLETE
-    )
-    open_deficiency = Deficiency.objects.filter(
-        encounter=OuterRef("pk"), status=DeficiencyStatus.OPEN
-    )
-    return (
-        Encounter.objects.filter(status__in=[EncounterStatus.IN_PROGRESS, EncounterStatus.FINISHED])
-        .filter(~Q(Exists(complete)) | Q(Exists(open_deficiency)))
-        .order_by("started_at", "pk")
-    )
+from completion.analysis import analyse_encounter, open_records
+from completion.models import RecordStatus
+from encounters.models import Encounter
 
 
 def _plural(n: int, word: str) -> str:

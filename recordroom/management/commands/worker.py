@@ -13,4 +13,10 @@ class Command(BaseCommand):
         arguments = ["--interval", str(interval)]
         if batch:
             arguments.append("--batch")
+        else:
+            # The daily chart-completion sweep and reminders re-queue themselves; make
+            # sure one run is waiting (nothing is queued twice).
+            from completion.reminder_tasks import schedule_next
+
+            schedule_next()
         call_command("db_worker", *arguments)
