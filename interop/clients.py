@@ -155,15 +155,18 @@ def validate(data: ClientData):
     return account, text
 
 
-def do_register_client(data: ClientData, *, acting_user) -> tuple[ApiClient, str]:
+def do_register_client(
+    data: ClientData, *, acting_user, client_id: str = "", secret: str = ""
+) -> tuple[ApiClient, str]:
     """Register a client; returns it and its secret ("" for a public app), which is
-    shown once and never stored."""
+    shown once and never stored. ``client_id`` and ``secret`` are for the demo's
+    published client only; otherwise both are random."""
     _require_manage(acting_user, action=Action.CREATE)
     account, scopes = validate(data)
-    secret = "" if data.public else new_secret()
+    secret = "" if data.public else (secret or new_secret())
     with transaction.atomic():
         client = ApiClient.objects.create(
-            client_id="rr-" + secrets.token_hex(12),
+            client_id=client_id or "rr-" + secrets.token_hex(12),
             secret_hash=make_password(secret) if secret else "",
             name=data.name.strip(),
             kind=data.kind,

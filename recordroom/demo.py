@@ -10,6 +10,9 @@ from accounts.actions import do_provision_user
 from accounts.roles import Role, mfa_required_roles
 
 DEMO_PASSWORD = "recordroom-demo-2026"  # noqa: S105 - a published demo password for synthetic accounts
+# The demo's FHIR API client (client credentials, acting as the integration account).
+DEMO_CLIENT_ID = "demo-warehouse"
+DEMO_CLIENT_SECRET = "recordroom-demo-client-2026"  # noqa: S105 - published, demo only
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,27 @@ def load_demo_users() -> list[tuple[DemoUser, bool]]:
     return result
 
 
+def load_demo_client() -> bool:
+    """The demo's system client of the FHIR API, once; returns whether it was created."""
+    from interop.clients import ClientData, do_register_client
+    from interop.models import ApiClient
+
+    if ApiClient.objects.filter(client_id=DEMO_CLIENT_ID).exists():
+        return False
+    do_register_client(
+        ClientData(
+            name="Demo data warehouse",
+            kind="system",
+            scopes="system/*.read system/*.write",
+            account="integration",
+        ),
+        acting_user=None,
+        client_id=DEMO_CLIENT_ID,
+        secret=DEMO_CLIENT_SECRET,
+    )
+    return True
+
+
 def login_table() -> str:
     mfa = mfa_required_roles()
     lines = ["", "Demo log-ins (synthetic accounts) — password for all: " + DEMO_PASSWORD]
@@ -83,4 +107,8 @@ def login_table() -> str:
         elif demo.role.value in mfa:
             note = "  (sets up an authenticator app at first log-in)"
         lines.append(f"  {demo.username:<12} {demo.role.label}{note}")
+    lines.append(
+        f"FHIR API client (client credentials, docs/fhir.md): {DEMO_CLIENT_ID} / "
+        f"{DEMO_CLIENT_SECRET}"
+    )
     return "\n".join(lines)

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from recordroom.demo import DEMO_USERS, load_demo_users, login_table
+from recordroom.demo import DEMO_USERS, load_demo_client, load_demo_users, login_table
 
 
 class Command(BaseCommand):
@@ -33,6 +33,8 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Demo users: {created} created, {len(DEMO_USERS) - created} already there."
         )
+        if load_demo_client():
+            self.stdout.write("Demo FHIR API client: created.")
         if Patient.objects.exists():
             self.stdout.write("Demo patients: already loaded.")
         elif patients:
