@@ -26,12 +26,16 @@ OPEN_PREFIXES = ("/static/", "/api/", "/fhir/", "/favicon.ico", "/healthz")
 SESSIONLESS_PREFIXES = ("/static/", "/fhir/", "/favicon.ico", "/healthz")
 
 
+# The FHIR base URL itself (transaction and batch bundles are posted to it).
+FHIR_BASE = "/fhir"
+
+
 def _is_open(path: str) -> bool:
-    return path.startswith(OPEN_PREFIXES)
+    return path == FHIR_BASE or path.startswith(OPEN_PREFIXES)
 
 
 def _is_sessionless(path: str) -> bool:
-    return path.startswith(SESSIONLESS_PREFIXES)
+    return path == FHIR_BASE or path.startswith(SESSIONLESS_PREFIXES)
 
 
 def _is_api(path: str) -> bool:

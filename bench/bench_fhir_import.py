@@ -219,6 +219,7 @@ def bench_import(args) -> dict:
         "unchanged": totals.get("unchanged", 0),
         "refused": totals.get("refused", 0),
         "units_refused": result.units_refused,
+        "units_retried": result.retried,
         "refusals_by_reason": dict(
             Counter(
                 re.sub(r"[A-Za-z]+/[\w.\-]+", "T/id", r.reason)[:140] for r in result.refused

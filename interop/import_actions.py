@@ -65,6 +65,8 @@ class ImportResult:
     refused: list[RefusedUnit] = field(default_factory=list)
     results: list[UnitResult] = field(default_factory=list)
     warnings: int = 0
+    # Units that waited for a reference and were tried again after the rest.
+    retried: int = 0
     keep_results: bool = True
 
     def add(self, result: UnitResult, source: str, position: str) -> None:
@@ -272,6 +274,7 @@ def do_import_paths(
     # its encounter) resolve in one transaction. What still cannot be resolved is
     # quarantined.
     last_try = False
+    result.retried = len(deferred)
     while deferred:
         waiting, deferred = deferred, []
         for ctx, group in _by_namespace(waiting):

@@ -1,5 +1,6 @@
-from django.urls import include, path
+from django.urls import include, path, re_path
 
+from interop import api_views as fhir_views
 from recordroom import views
 from recordroom.api import api
 
@@ -13,6 +14,8 @@ urlpatterns = [
     path("documents/", include("documents.urls")),
     path("completion/", include("completion.urls")),
     path("interop/", include("interop.urls")),
+    # FHIR clients post transaction and batch bundles to the base URL, with no slash.
+    re_path(r"^fhir$", fhir_views.bundle_view, name="fhir_base"),
     path("fhir/", include("interop.fhir_urls")),
     path("oauth/", include("interop.oauth_urls")),
     path("api/", api.urls),

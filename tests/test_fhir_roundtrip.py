@@ -131,7 +131,7 @@ def test_all_fifty_synthea_bundles_come_back_whole(client, personas):
     checked, problems = check_bundles(client, personas, synthea_files())
     assert checked > 1000
     assert problems == [], "\n".join(problems[:40])
-    assert time.monotonic() - started < 900  # about 90 s on an idle machine
+    assert time.monotonic() - started < 180  # about 45 s on an idle developer machine
 
 
 def test_the_official_examples_come_back_whole(client, personas):
