@@ -161,9 +161,9 @@ def _file_order(path: Path) -> tuple:
 # it written), but the lines of a batch share one transaction, one ImportUnit row and one
 # audit event, and their look-ups are made in bulk.
 BATCH_LINES = 500
-BATCH_BYTES = 8 * 1024 * 1024
+BATCH_BYTES = 2 * 1024 * 1024
 # Units that waited for a reference are tried again together, up to this many at once.
-RETRY_BATCH = 5000
+RETRY_BATCH = 2000
 
 
 def _units_of(path: Path, channel_limit: int) -> Iterator[tuple[bytes, str, bool]]:
@@ -236,19 +236,40 @@ def do_import_paths(
     result = ImportResult(keep_results=keep_results)
     limit = max_bundle_bytes("command")
     cache = RunCache()
-    deferred: list[tuple[bytes, ImportContext, str]] = []
+    deferred: list[_Waiting] = []
 
     def run(units: list[_Unit], ctx: ImportContext, last_try: bool, first: bool) -> None:
         import_units(units, ctx, defer_dangling=not last_try)
+        fresh: list[_Waiting] = []
         for unit in units:
             label = unit.source_label or ctx.source_label
             if unit.result.deferred:
-                waiting_ctx = dataclasses.replace(ctx, source_label=label)
-                deferred.append((unit.raw, waiting_ctx, unit.position))
+                waiting = _Waiting(
+                    unit.raw,
+                    dataclasses.replace(ctx, source_label=label),
+                    unit.position,
+                    unit.result.keys,
+                    unit.result.waiting_for,
+                )
+                fresh.append(waiting)
             else:
                 result.add(unit.result, label, unit.position)
             if progress is not None and first:
                 progress(sum(unit.result.resource_types.values()) or 1)
+        deferred.extend(fresh)
+        if first:
+            result.retried += len(fresh)
+
+    def retry(last_try: bool) -> None:
+        waiting = list(deferred)
+        deferred.clear()
+        for group_ctx, group in _by_namespace(waiting):
+            for start in range(0, len(group), RETRY_BATCH):
+                units = [
+                    _Unit(raw=raw, position=position, source_label=label, validated=True)
+                    for raw, position, label in group[start : start + RETRY_BATCH]
+                ]
+                run(units, group_ctx, last_try=last_try, first=False)
 
     for path in sorted(_files(paths), key=_file_order):
         ctx = ImportContext(
@@ -268,36 +289,42 @@ def do_import_paths(
                 continue
             units = [_Unit(raw=raw, position=position) for raw, position in batch]
             run(units, ctx, last_try=False, first=True)
-    # Retry what waited for a reference, while that makes progress: all the waiting
-    # units of a namespace together (up to RETRY_BATCH), so that units that reference
-    # each other across files (an encounter naming its diagnosis, the condition naming
-    # its encounter) resolve in one transaction. What still cannot be resolved is
-    # quarantined.
-    last_try = False
-    result.retried = len(deferred)
+        # What waits may be waiting for this file, or for units that wait themselves (an
+        # encounter naming a diagnosis whose condition names the encounter: a reference
+        # cycle across files). Try it again now, all of a namespace together, so that
+        # what references it later in the run finds it instead of waiting in turn.
+        if deferred:
+            retry(last_try=False)
+    # At the end, retry what still waits while that makes progress; then quarantine it.
     while deferred:
-        waiting, deferred = deferred, []
-        for ctx, group in _by_namespace(waiting):
-            for start in range(0, len(group), RETRY_BATCH):
-                units = [
-                    _Unit(raw=raw, position=position, source_label=label, validated=True)
-                    for raw, position, label in group[start : start + RETRY_BATCH]
-                ]
-                run(units, ctx, last_try=last_try, first=False)
-        if last_try:
+        before = len(deferred)
+        retry(last_try=False)
+        if len(deferred) == before:
+            retry(last_try=True)
             break
-        last_try = len(deferred) == len(waiting)
     return result
 
 
+@dataclass(eq=False)
+class _Waiting:
+    """A unit deferred because a reference could not be resolved yet."""
+
+    raw: bytes
+    ctx: ImportContext
+    position: str
+    keys: set[tuple]
+    waiting_for: set[tuple]
+
+
 def _by_namespace(
-    waiting: list[tuple[bytes, ImportContext, str]],
+    waiting: list[_Waiting],
 ) -> list[tuple[ImportContext, list[tuple[bytes, str, str]]]]:
     """The waiting units grouped by the namespace they resolve in, in file order, each
     group with a context naming the files it holds."""
     groups: dict[str, tuple[ImportContext, list[tuple[bytes, str, str]]]] = {}
     labels: dict[str, list[str]] = {}
-    for raw, ctx, position in waiting:
+    for item in waiting:
+        raw, ctx, position = item.raw, item.ctx, item.position
         groups.setdefault(ctx.source, (ctx, []))[1].append((raw, position, ctx.source_label))
         if ctx.source_label not in labels.setdefault(ctx.source, []):
             labels[ctx.source].append(ctx.source_label)

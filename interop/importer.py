@@ -159,6 +159,9 @@ class UnitResult:
     resource_types: Counter = field(default_factory=Counter)
     deferred: bool = False
     warnings: list[Issue] = field(default_factory=list)
+    # A deferred unit: what it waits for, and what it holds, as (namespace, type, id).
+    waiting_for: set[tuple] = field(default_factory=set)
+    keys: set[tuple] = field(default_factory=set)
 
     @property
     def reason(self) -> str:
@@ -252,6 +255,8 @@ class _Unit:
     rejected: bool = False
     warnings: list[Issue] = field(default_factory=list)
     depends: set[int] = field(default_factory=set)
+    # (namespace, type, id) of the relative references found nowhere (when deferred).
+    waiting_for: set[tuple] = field(default_factory=set)
     by_url: dict = field(default_factory=dict)
     by_id: dict = field(default_factory=dict)
     by_identifier: dict = field(default_factory=dict)
@@ -811,6 +816,7 @@ def _resolve_unit(unit: _Unit, resolver: _Resolver, allow_unresolved: bool) -> l
     issues: list[Issue] = []
     unit.warnings = []
     unit.depends = set()
+    unit.waiting_for = set()
     for entry in unit.entries:
         if entry.unchanged:
             continue
@@ -824,6 +830,9 @@ def _resolve_unit(unit: _Unit, resolver: _Resolver, allow_unresolved: bool) -> l
                 holder["reference"] = new
         errors = 0
         for reference, element in dangling:
+            parsed = parse_reference(reference)
+            if parsed.kind == "relative":
+                unit.waiting_for.add((entry.namespace, parsed.resource_type, parsed.source_id))
             if allow_unresolved and not places_resource(element):
                 if len(unit.warnings) < MAX_ISSUES:
                     unit.warnings.append(
@@ -1701,6 +1710,8 @@ def import_units(
             continue
         if defer_dangling and result.issues and all(i.code == oo.NOT_FOUND for i in result.issues):
             result.deferred = True
+            result.waiting_for = set(unit.waiting_for)
+            result.keys = {(e.namespace, e.resource_type, e.source_id) for e in unit.entries}
             continue
         if quarantine:
             own = ctx

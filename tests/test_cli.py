@@ -10,10 +10,13 @@ def test_the_console_script_migrates_loads_the_demo_once_and_verifies(isolated_e
     first = run_recordroom(isolated_env, "demo", "--patients", "0")
     assert "8 created" in first.stdout
     assert "recordroom-demo-2026" in first.stdout
+    assert "Demo FHIR API client: created." in first.stdout
     second = run_recordroom(isolated_env, "demo", "--patients", "0")
     assert "0 created, 8 already there" in second.stdout
+    assert "Demo FHIR API client" not in second.stdout
     verify = run_recordroom(isolated_env, "audit", "verify")
-    assert "Audit trail intact: 16 rows verified." in verify.stdout
+    # 16 rows for the eight accounts (provisioned, roles) and one for the API client.
+    assert "Audit trail intact: 17 rows verified." in verify.stdout
 
 
 def test_hyphenated_command_names_work(isolated_env):

@@ -156,3 +156,45 @@ def test_unchanged_lines_are_not_validated_again(personas, tmp_path, monkeypatch
     assert calls == ["o0"]
     assert second.totals() == {"unchanged": 8, "updated": 1}
     assert ImportUnit.objects.count() == units + 1
+
+
+def test_units_that_reference_each_other_across_files_are_written_together(personas, tmp_path):
+    """A condition naming its encounter and the encounter naming it as its diagnosis
+    (a reference cycle across two files): both wait, are brought together and written
+    in one transaction, so that the observation of that encounter, later in the run,
+    finds it without waiting."""
+    encounter = {
+        "resourceType": "Encounter",
+        "id": "e1",
+        "status": "finished",
+        "class": {
+            "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+            "code": "IMP",
+        },
+        "subject": {"reference": "Patient/p1"},
+        "period": {"start": "2021-03-01T08:00:00Z", "end": "2021-03-04T12:00:00Z"},
+        "diagnosis": [{"condition": {"reference": "Condition/c1"}}],
+    }
+    condition = {
+        "resourceType": "Condition",
+        "id": "c1",
+        "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "I10"}]},
+        "subject": {"reference": "Patient/p1"},
+        "encounter": {"reference": "Encounter/e1"},
+        "recordedDate": "2021-03-01",
+    }
+    _write(tmp_path / "Patient.ndjson", [_patient(1)])
+    _write(tmp_path / "Encounter.ndjson", [encounter])
+    _write(tmp_path / "Condition.ndjson", [condition])
+    _write(
+        tmp_path / "Observation.ndjson",
+        [_observation(1, 1, encounter={"reference": "Encounter/e1"})],
+    )
+    result = do_import_paths([tmp_path], acting_user=personas.integration, source="batch")
+    assert result.units_refused == 0, result.refused
+    assert result.retried == 2  # the condition and the encounter, not the observation
+    stored = ClinicalEntry.objects.get(resource_type="Condition")
+    assert stored.encounter is not None
+    assert stored.resource["encounter"]["reference"] == f"Encounter/{stored.encounter.public_id}"
+    observation = ClinicalEntry.objects.get(resource_type="Observation")
+    assert observation.encounter == stored.encounter
