@@ -84,8 +84,8 @@ MAX_ISSUES = 50
 DOMAIN_TYPES = frozenset({"Patient", "Encounter", "DocumentReference"})
 CLINICAL_TYPES = clinical_imports.CLINICAL_TYPES
 BUNDLE_TYPES = frozenset({"transaction", "batch", "collection", "searchset", "document", "message"})
-# Types written first, so that what the rest references exists (also the order the
-# command imports NDJSON files and lone resources in): the usual direction of FHIR
+# The order the command imports NDJSON files and lone resources in, so that what the
+# rest references exists when it arrives: the usual direction of FHIR
 # references — organisations and people before patients, patients before their visits,
 # the problems a visit names before the visit, orders and specimens before results,
 # results before reports, everything before the documents that gather it. A reference
@@ -116,8 +116,18 @@ TYPE_ORDER = {
     "Composition": 12,
     "Provenance": 13,
 }
-# Within a Bundle (which carries its own references) and for files of other types.
+# For files of other types.
 DEFAULT_ORDER = 11
+# The order entries are WRITTEN in, within a unit and among the units of a batch: what
+# a row points to (a patient, an encounter) exists before the row that points to it.
+WRITE_ORDER = {
+    "Patient": 0,
+    "Organization": 1,
+    "Practitioner": 1,
+    "PractitionerRole": 2,
+    "Location": 2,
+    "Encounter": 3,
+}
 
 
 def max_bundle_bytes(channel: str = "command") -> int:
@@ -1362,7 +1372,11 @@ class _Writer:
 
 
 def _order(entry: _Entry) -> tuple:
-    return (TYPE_ORDER.get(entry.resource_type, DEFAULT_ORDER), entry.index)
+    return (WRITE_ORDER.get(entry.resource_type, 9), entry.index)
+
+
+def _unit_order(unit: _Unit) -> int:
+    return min((WRITE_ORDER.get(e.resource_type, 9) for e in unit.entries), default=9)
 
 
 def _store_rejected(
@@ -1568,7 +1582,7 @@ def _write(
 def _write_rows(units, ctx, writer, *, replay_of, status_on_success) -> None:
     with transaction.atomic():
         now = writer.now
-        for unit in units:
+        for unit in sorted(units, key=_unit_order):
             writer.begin(unit.result)
             try:
                 for entry in sorted(unit.entries, key=_order):

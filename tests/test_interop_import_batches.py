@@ -198,3 +198,17 @@ def test_units_that_reference_each_other_across_files_are_written_together(perso
     assert stored.resource["encounter"]["reference"] == f"Encounter/{stored.encounter.public_id}"
     observation = ClinicalEntry.objects.get(resource_type="Observation")
     assert observation.encounter == stored.encounter
+
+
+def test_entries_of_a_bundle_keep_their_encounter(personas):
+    """Within a unit, encounters are written before what points to them."""
+    from pathlib import Path
+
+    bundles = sorted(
+        (Path(__file__).resolve().parents[2] / "shared" / "data" / "synthea-r4").glob("*.json")
+    )
+    result = do_import_paths(bundles[:1], acting_user=personas.integration, source="synthea")
+    assert result.units_refused == 0
+    with_encounter = ClinicalEntry.objects.filter(resource__has_key="encounter")
+    assert with_encounter.exists()
+    assert not with_encounter.filter(encounter=None).exists()
