@@ -187,3 +187,19 @@ def run_recordroom(env, *args, check=True, timeout=180):
         timeout=timeout,
         check=check,
     )
+
+
+def shared_data_dir() -> Path:
+    """The team's shared synthetic data (Synthea bundles, FHIR examples, HL7 samples):
+    ``RECORDROOM_SHARED_DATA`` when set, else ``../shared/data`` beside the checkout,
+    else ``/work/shared/data`` (a clean clone elsewhere on the same machine)."""
+    configured = os.environ.get("RECORDROOM_SHARED_DATA")
+    candidates = [Path(configured)] if configured else []
+    candidates += [
+        Path(__file__).resolve().parents[2] / "shared" / "data",
+        Path("/work/shared/data"),
+    ]
+    for candidate in candidates:
+        if (candidate / "synthea-r4").is_dir():
+            return candidate
+    return candidates[0]

@@ -13,11 +13,12 @@ import pytest
 from fhir.resources.R4B import get_fhir_model_class
 
 from interop.roundtrip import IdMap, compare, id_map_from_source_keys
+from recordroom.testing import shared_data_dir
 from tests.fhir_api_helpers import api_for, body
 
 pytestmark = pytest.mark.django_db
 
-DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+DATA = shared_data_dir()
 SYNTHEA = DATA / "synthea-r4"
 EXAMPLES = DATA / "fhir-r4-examples"
 

@@ -7,7 +7,6 @@ import base64
 import copy
 import time
 import uuid
-from pathlib import Path
 
 import orjson
 import pytest
@@ -21,8 +20,9 @@ from interop.importer import canonical_sha256
 from interop.models import FhirResource, FhirResourceVersion, ImportUnit, SourceKey, UnitStatus
 from interop.references import iter_references
 from patients.models import IdentifierKind, Patient, PatientIdentifier, PatientVersion
+from recordroom.testing import shared_data_dir
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = shared_data_dir()
 SYNTHEA = DATA / "synthea-r4"
 EXAMPLES = DATA / "fhir-r4-examples"
 SYNTHEA_FILES = sorted(SYNTHEA.glob("*.json"))

@@ -12,6 +12,7 @@ from interop import import_actions, importer
 from interop.import_actions import do_import_paths
 from interop.models import ImportUnit, SourceKey, UnitStatus
 from patients.models import Patient
+from recordroom.testing import shared_data_dir
 
 
 @pytest.fixture
@@ -202,11 +203,8 @@ def test_units_that_reference_each_other_across_files_are_written_together(perso
 
 def test_entries_of_a_bundle_keep_their_encounter(personas):
     """Within a unit, encounters are written before what points to them."""
-    from pathlib import Path
 
-    bundles = sorted(
-        (Path(__file__).resolve().parents[2] / "shared" / "data" / "synthea-r4").glob("*.json")
-    )
+    bundles = sorted((shared_data_dir() / "synthea-r4").glob("*.json"))
     result = do_import_paths(bundles[:1], acting_user=personas.integration, source="synthea")
     assert result.units_refused == 0
     with_encounter = ClinicalEntry.objects.filter(resource__has_key="encounter")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import orjson
 import pytest
@@ -11,10 +10,9 @@ from django.core.management import CommandError, call_command
 
 from interop.models import ImportUnit, UnitStatus
 from patients.models import Patient
+from recordroom.testing import shared_data_dir
 
-SYNTHEA = sorted(
-    (Path(__file__).resolve().parents[2] / "shared" / "data" / "synthea-r4").glob("*.json")
-)
+SYNTHEA = sorted((shared_data_dir() / "synthea-r4").glob("*.json"))
 
 
 def _run(*args):

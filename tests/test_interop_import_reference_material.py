@@ -16,8 +16,9 @@ from django.core.management import call_command
 from clinical.models import ClinicalEntry
 from interop.import_actions import do_import_paths
 from interop.models import ImportUnit, SourceKey, UnitStatus
+from recordroom.testing import shared_data_dir
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "fhir-r4-examples"
+EXAMPLES = shared_data_dir() / "fhir-r4-examples"
 
 
 def _patient() -> dict:
