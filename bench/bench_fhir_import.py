@@ -266,7 +266,8 @@ def bench_search(args) -> dict:
     rng = random.Random(args.seed)
     samples = rng.sample([p for p in people if p["facility"] is main], 40)
     token = bearer_token(user, scope="user/Patient.read")
-    client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    # As a real client: an allowed host, over HTTPS (the production settings redirect HTTP).
+    client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Bearer {token}")
     shapes = {
         "family": lambda p: f"/fhir/Patient?family={p['family']}&_count=20",
         "family+given": lambda p: f"/fhir/Patient?family={p['family']}&given={p['given']}",
@@ -279,11 +280,11 @@ def bench_search(args) -> dict:
     out: dict = {"patients": Patient.objects.count()}
     for shape, url_of in shapes.items():
         for person in samples[:5]:
-            client.get(url_of(person))  # warm-up
+            client.get(url_of(person), secure=True)  # warm-up
         times = []
         for person in samples:
             start = time.perf_counter()
-            response = client.get(url_of(person))
+            response = client.get(url_of(person), secure=True)
             times.append(time.perf_counter() - start)
             if response.status_code != 200:
                 raise SystemExit(f"{shape}: HTTP {response.status_code}")
