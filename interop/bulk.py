@@ -457,7 +457,7 @@ def start_export(principal: FhirPrincipal, request, kind: str) -> ExportJob:
 
 
 class Cancelled(Exception):
-    pass
+    """The job was cancelled (DELETE on its status URL) while it ran."""
 
 
 def exported_patients(user):

@@ -167,10 +167,9 @@ def token_param(code_column: str, system_column: str | None = None, *, mapping=N
         q = Q()
         if code:
             q &= Q(**{code_column: code})
+        # A store without a system column holds codes of one system: the code decides.
         if system is not None and system_column:
             q &= Q(**{system_column: system})
-        elif system and not system_column:
-            pass
         if not code and system is None:
             raise _bad(param, f"{param}: give a code (system|code, |code or code).")
         return q

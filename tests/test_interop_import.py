@@ -9,7 +9,6 @@ import time
 import uuid
 
 import orjson
-import pytest
 from fhir.resources.R4B import get_fhir_model_class
 
 from clinical.models import ClinicalEntry, ClinicalEntryVersion
@@ -27,7 +26,7 @@ SYNTHEA = DATA / "synthea-r4"
 EXAMPLES = DATA / "fhir-r4-examples"
 SYNTHEA_FILES = sorted(SYNTHEA.glob("*.json"))
 
-pytestmark = pytest.mark.skipif(not SYNTHEA_FILES, reason="shared data missing")
+assert SYNTHEA_FILES, f"the Synthea bundles are not at {SYNTHEA} (RECORDROOM_SHARED_DATA)"
 
 
 def _row_counts() -> dict[str, int]:
