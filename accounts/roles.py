@@ -13,11 +13,14 @@ from django.db import models
 from accounts.permissions import AccountsPermission
 from audit.permissions import AuditPermission
 from clinical.permissions import ClinicalPermission
+from coding.permissions import CodingPermission
 from completion.permissions import CompletionPermission
 from documents.permissions import DocumentsPermission
 from encounters.permissions import EncountersPermission
 from interop.permissions import InteropPermission
 from patients.permissions import PatientsPermission
+from reports.permissions import ReportsPermission
+from roi.permissions import RoiPermission
 
 
 class Role(models.TextChoices):
@@ -41,12 +44,18 @@ PERMISSION_ENUMS: list[type[models.TextChoices]] = [
     ClinicalPermission,
     CompletionPermission,
     InteropPermission,
+    CodingPermission,
+    RoiPermission,
+    ReportsPermission,
 ]
 
 P = PatientsPermission
 D = DocumentsPermission
 C = CompletionPermission
 I = InteropPermission  # noqa: E741
+K = CodingPermission
+R = RoiPermission
+S = ReportsPermission
 _READ_RECORD = {P.READ_DEMOGRAPHICS, P.READ_CLINICAL, P.BREAK_THE_GLASS}
 
 ROLE_PERMISSIONS: dict[Role, set[str]] = {
@@ -60,6 +69,9 @@ ROLE_PERMISSIONS: dict[Role, set[str]] = {
         C.VIEW_DEFICIENCIES,
         C.MANAGE_DEFICIENCIES,
         C.REVIEW_QUALITY,
+        K.LOOK_UP_CODES,
+        S.VIEW_HOSPITAL_STATISTICS,
+        S.VIEW_DEPARTMENT_STATISTICS,
     },
     Role.HIM_ADMINISTRATOR: {
         AccountsPermission.MANAGE_USERS,
@@ -84,15 +96,41 @@ ROLE_PERMISSIONS: dict[Role, set[str]] = {
         I.MANAGE_IMPORT_ERRORS,
         I.BULK_EXPORT,
         I.MANAGE_CLIENTS,
+        K.LOOK_UP_CODES,
+        K.REVIEW,
+        K.VIEW_REPORTS,
+        K.MANAGE_CODE_SETS,
+        *RoiPermission,
+        *ReportsPermission,
     },
-    Role.CODER: {*_READ_RECORD, C.VIEW_DEFICIENCIES},
-    Role.ROI_SPECIALIST: {*_READ_RECORD, P.VIEW_NATIONAL_ID},
+    Role.CODER: {
+        *_READ_RECORD,
+        C.VIEW_DEFICIENCIES,
+        K.LOOK_UP_CODES,
+        K.CODE,
+        K.VIEW_REPORTS,
+        S.VIEW_DEPARTMENT_STATISTICS,
+    },
+    Role.ROI_SPECIALIST: {
+        *_READ_RECORD,
+        P.VIEW_NATIONAL_ID,
+        R.LOG_REQUESTS,
+        R.PROCESS,
+        R.QUALITY_CHECK,
+        R.VIEW_DASHBOARD,
+        R.VIEW_DISCLOSURES,
+        R.RECORD_DISCLOSURE,
+        R.MANAGE_AMENDMENTS,
+        S.VIEW_DEPARTMENT_STATISTICS,
+    },
     Role.CLINICIAN: {
         *_READ_RECORD,
         D.AUTHOR,
         D.READ_SENSITIVE,
         ClinicalPermission.RECORD,
         C.COMPLETE_OWN,
+        K.LOOK_UP_CODES,
+        K.ANSWER_QUERIES,
     },
     Role.PRIVACY_OFFICER: {
         AccountsPermission.VIEW_USERS,
@@ -103,6 +141,10 @@ ROLE_PERMISSIONS: dict[Role, set[str]] = {
         P.MANAGE_RESTRICTIONS,
         P.REVIEW_BREAK_THE_GLASS,
         P.BREAK_THE_GLASS,
+        R.VIEW_DISCLOSURES,
+        R.RECORD_DISCLOSURE,
+        R.VIEW_DASHBOARD,
+        S.VIEW_DEPARTMENT_STATISTICS,
     },
     Role.PATIENT: set(),
     # A system account feeding the record: what an import writes (patients, encounters,

@@ -52,6 +52,36 @@ def _chart_completion(user):
     return him_summary(user)
 
 
+def _coding_queue(user):
+    from coding.summary import work_queue
+
+    return work_queue(user)
+
+
+def _coding_open_queries(user):
+    from coding.summary import open_queries
+
+    return open_queries(user)
+
+
+def _coding_my_queries(user):
+    from coding.summary import my_queries
+
+    return my_queries(user)
+
+
+def _roi_due_soon(user):
+    from roi.summary import due_soon
+
+    return due_soon(user)
+
+
+def _roi_pended(user):
+    from roi.summary import pended
+
+    return pended(user)
+
+
 CHART_COMPLETION = Panel(
     "Chart completion",
     "Incomplete and delinquent records, and this month's delinquency rate.",
@@ -100,11 +130,13 @@ PANELS: dict[Role, list[Panel]] = {
             "Coding work queue",
             "Discharged encounters ready for coding, oldest first.",
             "No encounters waiting.",
+            _coding_queue,
         ),
         Panel(
             "Open physician queries",
             "Queries waiting for a clinician's answer.",
             "No open queries.",
+            _coding_open_queries,
         ),
     ],
     Role.ROI_SPECIALIST: [
@@ -112,11 +144,13 @@ PANELS: dict[Role, list[Panel]] = {
             "Requests due soon",
             "Release-of-information requests by days left.",
             "No open requests.",
+            _roi_due_soon,
         ),
         Panel(
             "Pended requests",
             "Requests waiting for something from the requester.",
             "Nothing pended.",
+            _roi_pended,
         ),
     ],
     Role.CLINICIAN: [
@@ -131,6 +165,7 @@ PANELS: dict[Role, list[Panel]] = {
             "Coding queries for me",
             "Questions from coders about your documentation.",
             "No queries.",
+            _coding_my_queries,
         ),
     ],
     Role.PRIVACY_OFFICER: [

@@ -8,9 +8,12 @@ from dataclasses import dataclass
 from accounts.permissions import AccountsPermission
 from accounts.roles import Role, role_codes
 from audit.permissions import AuditPermission
+from coding.permissions import CodingPermission
 from completion.permissions import CompletionPermission
 from interop.permissions import InteropPermission
 from patients.permissions import PatientsPermission
+from reports.permissions import ReportsPermission
+from roi.permissions import RoiPermission
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,19 @@ NAVIGATION = [
         "completion:inbox",
         permission=CompletionPermission.COMPLETE_OWN,
         also_roles=frozenset({Role.HIM_ADMINISTRATOR.value}),
+    ),
+    NavItem("Coding work queue", "coding:queue", permission=CodingPermission.CODE),
+    NavItem("DNFB", "coding:dnfb", permission=CodingPermission.VIEW_REPORTS),
+    NavItem("Code look-up", "coding:lookup", permission=CodingPermission.LOOK_UP_CODES),
+    NavItem("ROI requests", "roi:queue", permission=RoiPermission.LOG_REQUESTS),
+    NavItem(
+        "Accounting of disclosures", "roi:disclosures", permission=RoiPermission.VIEW_DISCLOSURES
+    ),
+    NavItem("Amendments", "roi:amendments", permission=RoiPermission.MANAGE_AMENDMENTS),
+    NavItem(
+        "Statistics",
+        "reports:dashboard",
+        permission=ReportsPermission.VIEW_DEPARTMENT_STATISTICS,
     ),
     NavItem("Import errors", "imports:errors", permission=InteropPermission.MANAGE_IMPORT_ERRORS),
     NavItem("API clients", "clients:list", permission=InteropPermission.MANAGE_CLIENTS),

@@ -48,6 +48,9 @@ INSTALLED_APPS = [
     "clinical",
     "completion",
     "interop",
+    "coding",
+    "roi",
+    "reports",
 ]
 
 MIDDLEWARE = [

@@ -14,6 +14,9 @@ urlpatterns = [
     path("documents/", include("documents.urls")),
     path("completion/", include("completion.urls")),
     path("interop/", include("interop.urls")),
+    path("coding/", include("coding.urls")),
+    path("roi/", include("roi.urls")),
+    path("reports/", include("reports.urls")),
     # FHIR clients post transaction and batch bundles to the base URL, with no slash.
     re_path(r"^fhir$", fhir_views.bundle_view, name="fhir_base"),
     path("fhir/", include("interop.fhir_urls")),
