@@ -1,10 +1,10 @@
-from django.urls import path
-
-from recordroom.views import not_found_view  # replaced by the coding views as they land
+from django.urls import include, path
 
 app_name = "coding"
 urlpatterns = [
-    path("queue/", not_found_view, name="queue"),
-    path("lookup/", not_found_view, name="lookup"),
-    path("dnfb/", not_found_view, name="dnfb"),
+    # Code look-up (coding/lookup_urls.py), the abstract screen (coding/abstract_urls.py),
+    # the work queue, DNFB, queries, reviews and exports (coding/work_urls.py).
+    path("", include("coding.lookup_urls")),
+    path("", include("coding.abstract_urls")),
+    path("", include("coding.work_urls")),
 ]

@@ -1,10 +1,12 @@
-from django.urls import path
-
-from recordroom.views import not_found_view  # replaced by the roi views as they land
+from django.urls import include, path
 
 app_name = "roi"
 urlpatterns = [
-    path("queue/", not_found_view, name="queue"),
-    path("disclosures/", not_found_view, name="disclosures"),
-    path("amendments/", not_found_view, name="amendments"),
+    # Intake, validation, the queue and dashboard (roi/intake_urls.py); processing,
+    # quality check, packets, delivery, fees and denials (roi/release_urls.py); the
+    # accounting of disclosures and amendments.
+    path("", include("roi.intake_urls")),
+    path("", include("roi.release_urls")),
+    path("", include("roi.accounting_urls")),
+    path("", include("roi.amendment_urls")),
 ]
