@@ -248,7 +248,9 @@ class AbstractVersion(models.Model):
         db_table = "coding_abstract_version"
         ordering = ["abstract", "number"]
         constraints = [
-            models.UniqueConstraint(fields=["abstract", "number"], name="coding_abstract_version")
+            models.UniqueConstraint(
+                fields=["abstract", "number"], name="coding_abstract_version_unique"
+            )
         ]
 
     def __str__(self) -> str:
@@ -316,3 +318,42 @@ class CodingReview(models.Model):
 
     def __str__(self) -> str:
         return f"coding review {self.pk}"
+
+
+class CodingPolicy(models.Model):
+    """The coding department's policy in force from ``effective_from`` (for a facility,
+    or for all when ``facility`` is empty): versioned configuration with US defaults
+    seeded by a data migration (``coding.policy``)."""
+
+    facility = models.ForeignKey(
+        "accounts.Facility", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    effective_from = models.DateField()
+    code_before_complete = models.BooleanField(
+        default=False,
+        help_text="Discharged encounters enter the coding queue before their record is "
+        "complete (otherwise only once chart completion finds it complete).",
+    )
+    review_sample_percent = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        default=5,
+        help_text="Share of each coder's finalised abstracts drawn for second-level review.",
+    )
+    query_response_loinc = models.CharField(
+        max_length=10,
+        default="11506-3",
+        help_text="LOINC document type a clinician's answer to a query is filed as.",
+    )
+    created_at = models.DateTimeField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        db_table = "coding_policy"
+        ordering = ["-effective_from", "-pk"]
+        verbose_name_plural = "coding policies"
+
+    def __str__(self) -> str:
+        return f"coding policy from {self.effective_from}"

@@ -228,9 +228,12 @@ def trend_chart(rates, threshold: Decimal, *, height: int = 160, step: int = 44)
 
 @require_GET
 def queue_view(request):
+    from coding.queries import clinician_section
+
     rows = access.my_queue(request.user)
     context = {
         "rows": rows,
+        "coding_queries": clinician_section(request.user),
         "overdue": sum(1 for r in rows if r.overdue),
         "signable": sum(1 for r in rows if r.bulk_signable),
     }

@@ -47,6 +47,12 @@ SCREENSHOT_NAMES = {
     "completion-queue",
     "completion-dashboard",
     "completion-rules",
+    "reports-dashboard",
+    "coding-abstract",
+    "coding-queue",
+    "roi-queue",
+    "roi-request",
+    "roi-packet",
 }
 
 

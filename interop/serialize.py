@@ -442,7 +442,19 @@ def encounter_resource(encounter, received=None) -> dict:
     resource["meta"] = meta(
         encounter.version, last_updated, received.content if received is not None else None
     )
+    _add_final_codes(resource, encounter)
     return _ordered(resource)
+
+
+def _add_final_codes(resource: dict, encounter) -> None:
+    """The final coded abstract's diagnoses (ICD-10-CM, rank = sequence, POA) join
+    whatever diagnoses the encounter already carries (nothing received is dropped)."""
+    from coding.export import encounter_diagnoses
+
+    parts = encounter_diagnoses(encounter)
+    if parts["diagnosis"]:
+        resource["contained"] = [*resource.get("contained", []), *parts["contained"]]
+        resource["diagnosis"] = [*resource.get("diagnosis", []), *parts["diagnosis"]]
 
 
 def _built_encounter(encounter, locations) -> dict:

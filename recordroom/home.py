@@ -131,12 +131,14 @@ PANELS: dict[Role, list[Panel]] = {
             "Discharged encounters ready for coding, oldest first.",
             "No encounters waiting.",
             _coding_queue,
+            "coding/queue_home.html",
         ),
         Panel(
             "Open physician queries",
             "Queries waiting for a clinician's answer.",
             "No open queries.",
             _coding_open_queries,
+            "coding/query_home.html",
         ),
     ],
     Role.ROI_SPECIALIST: [
@@ -166,6 +168,7 @@ PANELS: dict[Role, list[Panel]] = {
             "Questions from coders about your documentation.",
             "No queries.",
             _coding_my_queries,
+            "coding/query_home_clinician.html",
         ),
     ],
     Role.PRIVACY_OFFICER: [

@@ -1,8 +1,13 @@
 from django.urls import path
 
-from recordroom.views import not_found_view  # replaced by the reports views as they land
+from reports import views
 
 app_name = "reports"
 urlpatterns = [
-    path("dashboard/", not_found_view, name="dashboard"),
+    # The dashboard of the user's role; filters in the query string.
+    path("dashboard/", views.dashboard_view, name="dashboard"),
+    # One table to CSV or Excel, or the dashboard to PDF (same filters).
+    path("export/", views.export_view, name="export"),
+    # Bed counts per unit with effective dates.
+    path("beds/", views.beds_view, name="beds"),
 ]

@@ -338,6 +338,7 @@ class LetterKind(models.TextChoices):
     AMENDMENT_ACCEPTED = "amendment_accepted", "Amendment accepted"
     AMENDMENT_DENIED = "amendment_denied", "Amendment denied"
     AMENDMENT_EXTENSION = "amendment_extension", "Amendment extension notice"
+    AMENDMENT_REBUTTAL = "amendment_rebuttal", "Rebuttal to a statement of disagreement"
 
 
 class Letter(models.Model):
@@ -430,6 +431,11 @@ class Disclosure(models.Model):
     purpose = models.CharField(max_length=300)
     requester_type = models.CharField(max_length=20, choices=RequesterType.choices, blank=True)
     accountable = models.BooleanField()
+    basis = models.CharField(
+        max_length=30,
+        blank=True,
+        help_text="Why it was disclosed (roi.accounting.BASES); decides whether it is accountable.",
+    )
     document_ids = models.JSONField(default=list, blank=True)
     entered_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
@@ -438,6 +444,14 @@ class Disclosure(models.Model):
     suspended_until = models.DateField(
         null=True, blank=True, help_text="Accounting suspended at an agency's request."
     )
+    suspension_agency = models.CharField(
+        max_length=200, blank=True, help_text="The agency or official who asked for it."
+    )
+    suspension_oral = models.BooleanField(
+        default=False,
+        help_text="Asked orally (at most 30 days unless a written statement follows).",
+    )
+    suspension_reason = models.CharField(max_length=300, blank=True)
 
     class Meta:
         db_table = "roi_disclosure"
@@ -520,6 +534,11 @@ class Amendment(models.Model):
         help_text="The amendment filed in the record when accepted.",
     )
     notify = models.TextField(blank=True, help_text="Who else is to be told.")
+    send_with_disclosures = models.BooleanField(
+        default=False,
+        help_text="Denied without a statement of disagreement: the patient asked for the "
+        "request and the denial to go with future disclosures (164.526(d)(5)(ii)).",
+    )
     logged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )

@@ -226,7 +226,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='abstractversion',
-            constraint=models.UniqueConstraint(fields=('abstract', 'number'), name='coding_abstract_version'),
+            constraint=models.UniqueConstraint(fields=('abstract', 'number'), name='coding_abstract_version_unique'),
         ),
         migrations.AddIndex(
             model_name='code',

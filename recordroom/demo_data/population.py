@@ -613,6 +613,7 @@ def load_population(
     patients: int, *, seed: int = 2026, progress: Callable[[int], None] | None = None
 ) -> int:
     """Generate ``patients`` synthetic patients (a transaction each). Returns how many."""
+    from recordroom.demo_data.coding import load_coding
     from recordroom.demo_data.completion import load_completion
 
     generator = Generator(seed=seed, today=clock.now().date())
@@ -623,4 +624,5 @@ def load_population(
             progress(1)
     if patients:
         load_completion(generator)  # chart completion in every state, after the population
+        load_coding(generator)  # a coding backlog: abstracts in every status, open queries
     return patients

@@ -1,0 +1,125 @@
+"""Denials in whole or part: the basis from the 164.524 lists, reviewable or not, the
+letter (basis, review right, complaint to the entity and HHS) generated and kept, and
+the review by someone else."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+import time_machine
+from django.core.exceptions import ValidationError
+from pypdf import PdfReader
+
+from accounts.access import AccessDenied
+from audit.models import Action, Outcome
+from roi import denials, processing
+from roi.models import Denial, Letter, LetterKind, RequestStatus
+from roi.processing import Refused
+from tests.test_roi_processing_support import (  # noqa: F401 - fixtures
+    NOW,
+    checker_fixture,
+    file_document,
+    make_request,
+    media_fixture,
+    patient_fixture,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def frozen(media):
+    with time_machine.travel(NOW, tick=False):
+        yield
+
+
+def letter_text(letter: Letter) -> str:
+    with letter.file.open("rb") as handle:
+        reader = PdfReader(io.BytesIO(handle.read()))
+    return " ".join(page.extract_text() for page in reader.pages).replace("\n", " ")
+
+
+def test_a_whole_unreviewable_denial_with_its_letter(personas, patient, audit_rows):
+    request = make_request(personas, patient)
+    denial = denials.do_deny(
+        personas.roi_specialist, request.public_id, basis="psychotherapy_notes", explanation=""
+    )
+    assert not denial.reviewable and not denial.partial
+    request.refresh_from_db()
+    assert request.status == RequestStatus.DENIED
+    letter = Letter.objects.get(request=request, kind=LetterKind.DENIAL)
+    text = letter_text(letter)
+    assert "psychotherapy notes" in text and "not subject to review" in text
+    assert "Department of Health and Human Services" in text and "Privacy Officer" in text
+    assert len(letter.sha256) == 64
+    event = audit_rows(action=Action.UPDATE)[-1]
+    assert event.detail["step"] == "deny" and event.detail["reviewable"] is False
+
+
+def test_a_reviewable_denial_says_how_to_ask_for_review(personas, patient):
+    request = make_request(personas, patient)
+    denial = denials.do_deny(personas.roi_specialist, request.public_id, basis="endanger_life")
+    assert denial.reviewable
+    text = letter_text(Letter.objects.get(request=request, kind=LetterKind.DENIAL))
+    assert "right to have this denial reviewed" in text and "licensed health care" in text
+
+
+def test_a_partial_denial_leaves_the_rest_to_release(personas, patient):
+    file_document(personas, patient, title="Note")
+    request = make_request(personas, patient)
+    with pytest.raises(ValidationError, match="needs something released"):
+        denials.do_deny(
+            personas.roi_specialist, request.public_id, basis="harm_to_other", partial=True
+        )
+    processing.do_propose(personas.roi_specialist, request.public_id)
+    denials.do_deny(personas.roi_specialist, request.public_id, basis="harm_to_other", partial=True)
+    request.refresh_from_db()
+    assert request.status == RequestStatus.IN_PROCESS
+    assert "rest of the records" in letter_text(Letter.objects.get(request=request))
+
+
+def test_an_unknown_basis_changes_nothing(personas, patient):
+    request = make_request(personas, patient)
+    with pytest.raises(ValidationError, match="basis"):
+        denials.do_deny(personas.roi_specialist, request.public_id, basis="because")
+    assert not Denial.objects.exists() and not Letter.objects.exists()
+
+
+def test_a_released_request_cannot_be_denied(personas, patient, audit_rows):
+    request = make_request(personas, patient, status=RequestStatus.RELEASED)
+    with pytest.raises(Refused, match="released cannot be denied"):
+        denials.do_deny(personas.roi_specialist, request.public_id, basis="no_records")
+    assert audit_rows(outcome=Outcome.DENIED)
+
+
+def test_a_coder_cannot_deny_and_it_is_audited(personas, patient, audit_rows):
+    request = make_request(personas, patient)
+    with pytest.raises(AccessDenied):
+        denials.do_deny(personas.coder, request.public_id, basis="no_records")
+    assert audit_rows(outcome=Outcome.DENIED)[0].object_type == "roi.request"
+
+
+def test_the_review_is_by_someone_else_and_may_reopen(personas, patient, checker):
+    request = make_request(personas, patient)
+    denial = denials.do_deny(personas.roi_specialist, request.public_id, basis="endanger_life")
+    with pytest.raises(Refused, match="No review was asked"):
+        denials.do_record_review(checker, request.public_id, denial.pk, upheld=True)
+    denials.do_request_review(personas.roi_specialist, request.public_id, denial.pk)
+    with pytest.raises(Refused, match="did not take part"):
+        denials.do_record_review(
+            personas.roi_specialist, request.public_id, denial.pk, upheld=False
+        )
+    denial = denials.do_record_review(
+        checker, request.public_id, denial.pk, upheld=False, note="Safe"
+    )
+    assert denial.reviewed_by == checker and denial.review_outcome == "Denial overturned: Safe"
+    request.refresh_from_db()
+    assert request.status == RequestStatus.IN_PROCESS
+
+
+def test_an_unreviewable_denial_cannot_be_reviewed(personas, patient):
+    request = make_request(personas, patient)
+    denial = denials.do_deny(personas.roi_specialist, request.public_id, basis="litigation")
+    with pytest.raises(Refused, match="not subject to review"):
+        denials.do_request_review(personas.roi_specialist, request.public_id, denial.pk)
