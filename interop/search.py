@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 
 from audit.actions import record_event
 from audit.models import Action, Purpose
@@ -209,38 +209,70 @@ def id_param(column: str = "public_id"):
 @dataclass
 class Param:
     """One search parameter: its FHIR type and how a value becomes a condition.
-    ``splits``: a comma separates alternatives (OR), as FHIR says."""
+    ``splits``: a comma separates alternatives (OR), as FHIR says. ``keys`` (Patient
+    parameters answered from one of the MPI's indexed key tables): the ids of the
+    patients a value matches, as a query on that table; ``apply`` then defaults to
+    ``pk IN (that query)``."""
 
     kind: str
-    apply: Callable[[str, str, str], Q]
+    apply: Callable[[str, str, str], Q] | None = None
     splits: bool = True
     modifiers: tuple[str, ...] = ()
     documentation: str = ""
+    keys: Callable[[str, str, str], QuerySet] | None = None
+
+    def __post_init__(self) -> None:
+        if self.apply is None:
+            keys = self.keys
+
+            def apply(param: str, value: str, modifier: str) -> Q:
+                return Q(pk__in=keys(param, value, modifier))
+
+            self.apply = apply
 
 
 # --- Patient -------------------------------------------------------------------------
 
 
-def _name_param(columns: tuple[str, ...]):
-    def apply(param: str, value: str, modifier: str) -> Q:
+def starts_with(column: str, prefix: str) -> Q:
+    """``column`` starts with ``prefix``, written so that both databases answer it from
+    an ordinary B-tree index: a range (``prefix <= column < the next prefix``), with the
+    LIKE kept beside it as an exact check (SQLite cannot serve a LIKE from an index, nor
+    PostgreSQL outside the C collation)."""
+    q = Q(**{f"{column}__gte": prefix})
+    if prefix:
+        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        q &= Q(**{f"{column}__lt": upper})
+    return q & Q(**{f"{column}__startswith": prefix})
+
+
+def _name_keys(columns: tuple[str, ...]):
+    """Names by their normalised keys (``PatientName.family_norm`` / ``given_norm``, the
+    keys the MPI's search uses): starts with (default), ``:exact`` or ``:contains`` (the
+    one form no index serves). Every name a patient is or was known by counts."""
+
+    def keys(param: str, value: str, modifier: str) -> QuerySet:
         key = normalize_name(value)
         if not key:
             raise _bad(param, f"{param}: give letters to search for.")
-        q = Q()
+        q = Q(pk__in=[])
         for column in columns:
             if modifier == "exact":
                 q |= Q(**{column: key})
             elif modifier == "contains":
                 q |= Q(**{f"{column}__contains": key})
             else:
-                q |= Q(**{f"{column}__startswith": key})
-        names = PatientName.objects.filter(q).values("patient_id")
-        return Q(pk__in=names)
+                q |= starts_with(column, key)
+        return PatientName.objects.filter(q).values_list("patient_id", flat=True)
 
-    return Param("string", apply, modifiers=("exact", "contains"))
+    return keys
 
 
-def _identifier_apply(param: str, value: str, modifier: str) -> Q:
+def _name_param(columns: tuple[str, ...]):
+    return Param("string", keys=_name_keys(columns), modifiers=("exact", "contains"))
+
+
+def _identifier_keys(param: str, value: str, modifier: str) -> QuerySet:
     from recordroom import crypto
 
     system, code = split_token(value)
@@ -260,7 +292,7 @@ def _identifier_apply(param: str, value: str, modifier: str) -> Q:
             rows = rows.filter(kind=kinds[system], value__in=values)
         else:
             rows = rows.filter(value__in=values)
-    return Q(pk__in=rows.values("patient_id"))
+    return rows.values_list("patient_id", flat=True)
 
 
 def _gender_apply(param: str, value: str, modifier: str) -> Q:
@@ -279,28 +311,28 @@ def _gender_apply(param: str, value: str, modifier: str) -> Q:
     return table[code]
 
 
-def _postal_apply(param: str, value: str, modifier: str) -> Q:
+def _postal_keys(param: str, value: str, modifier: str) -> QuerySet:
     rows = PatientAddress.objects.filter(period_end__isnull=True)
     if modifier == "exact":
         rows = rows.filter(postal_code=value)
     else:
-        rows = rows.filter(postal_code__startswith=value.strip())
-    return Q(pk__in=rows.values("patient_id"))
+        rows = rows.filter(starts_with("postal_code", value.strip()))
+    return rows.values_list("patient_id", flat=True)
 
 
-def _phone_apply(param: str, value: str, modifier: str) -> Q:
+def _phone_keys(param: str, value: str, modifier: str) -> QuerySet:
     digits = normalize_phone(value)
     if not digits:
         raise _bad(param, "phone: give the number's digits.")
     rows = PatientTelecom.objects.filter(system="phone", active=True, normalized=digits)
-    return Q(pk__in=rows.values("patient_id"))
+    return rows.values_list("patient_id", flat=True)
 
 
 PATIENT_PARAMS = {
     "_id": id_param(),
     "identifier": Param(
         "token",
-        _identifier_apply,
+        keys=_identifier_keys,
         documentation="system|value; MRN system "
         "urn:recordroom:mrn:<facility code>; SSN by its hash only",
     ),
@@ -309,8 +341,8 @@ PATIENT_PARAMS = {
     "given": _name_param(("given_norm",)),
     "birthdate": date_param("birth_date", date_only=True),
     "gender": Param("token", _gender_apply),
-    "address-postalcode": Param("string", _postal_apply, modifiers=("exact",)),
-    "phone": Param("token", _phone_apply),
+    "address-postalcode": Param("string", keys=_postal_keys, modifiers=("exact",)),
+    "phone": Param("token", keys=_phone_keys),
 }
 
 
@@ -350,15 +382,19 @@ def _clinical_params(resource_type: str) -> dict[str, Param]:
 
 
 def _encounter_type_apply(param: str, value: str, modifier: str) -> Q:
-    system, code = split_token(value)
-    rows = FhirResource.objects.filter(resource_type="Encounter", code=code)
-    ids = []
-    for fhir_id in rows.values_list("fhir_id", flat=True)[:10_000]:
-        try:
-            ids.append(uuid.UUID(fhir_id))
-        except ValueError:
-            continue
-    return Q(public_id__in=ids)
+    """The type of an imported encounter: the code of its first ``type`` coding, as the
+    stored resource's ``code`` column keeps it (the stored Encounter points to its own
+    row), probed per encounter through the stored resources' encounter index."""
+    _, code = split_token(value)
+    if not code:
+        raise _bad(param, f"{param}: give a code (system|code, |code or code).")
+    return Q(
+        Exists(
+            FhirResource.objects.filter(
+                encounter_id=OuterRef("pk"), resource_type="Encounter", code=code
+            )
+        )
+    )
 
 
 ENCOUNTER_PARAMS = {

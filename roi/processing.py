@@ -510,6 +510,11 @@ def do_quality_check(user, public_id, *, passed: bool, notes: str = "") -> Quali
 
 def ready_to_release(request: RoiRequest) -> str:
     """'' when the request may be released now, else why not."""
+    from roi.intake import missing
+
+    needed = missing(request)
+    if needed:
+        return "The request is not valid yet: " + " ".join(r.strip(" –") for r in needed)
     if request.status == RequestStatus.IN_PROCESS:
         if policy_for(request).quality_check_required:
             return "The request must pass a quality check before release."

@@ -328,6 +328,7 @@ def test_a_request_a_full_year_later_is_free_again(personas, patient):
 
 
 def test_without_a_configured_fee_every_request_is_free(personas, patient):
+    RoiPolicy.objects.update(parameters={})
     log(personas, patient, received_on=dt.date(2026, 1, 10))
     assert log(personas, patient).fee == 0
 

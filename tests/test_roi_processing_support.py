@@ -15,7 +15,7 @@ from accounts.roles import Role
 from documents.actions import do_create_document
 from documents.models import DocumentSource, DocumentType
 from recordroom.testing import make_user, register_patient
-from roi.models import Authorization, RoiRequest
+from roi.models import Authorization, RequestAttachment, RoiRequest
 
 NOW = dt.datetime(2026, 3, 10, 15, 0, tzinfo=dt.UTC)
 _counter = iter(range(1, 10**6))
@@ -95,6 +95,7 @@ def make_request(personas, patient, **fields) -> RoiRequest:
         "requester_type": "patient",
         "requester_name": "Marigold Quillfeather",
         "requester_address": "12 Lantern Way, Springfield MA 01103",
+        "identity_verified": "Photo identification seen at the window",
         "received_on": NOW.date() - dt.timedelta(days=2),
         "received_at": NOW - dt.timedelta(days=2),
         "due_on": NOW.date() + dt.timedelta(days=28),
@@ -105,7 +106,30 @@ def make_request(personas, patient, **fields) -> RoiRequest:
         "updated_at": NOW,
     }
     values.update(fields)
-    return RoiRequest.objects.create(**values)
+    request = RoiRequest.objects.create(**values)
+    # What intake would have on file for the requester type (roi.intake.missing), so the
+    # request is valid for processing unless a test says otherwise.
+    for kind in _ON_FILE.get(request.requester_type, ()):
+        RequestAttachment.objects.create(
+            request=request,
+            kind=kind,
+            file=f"roi/attachments/test-{kind}.pdf",
+            name=f"{kind}.pdf",
+            content_type="application/pdf",
+            size=1,
+            sha256="0" * 64,
+            uploaded_by=personas.roi_specialist,
+            uploaded_at=NOW,
+        )
+    return request
+
+
+_ON_FILE = {
+    "representative": ("authority",),
+    "subpoena": ("subpoena", "assurance"),
+    "court_order": ("court_order",),
+    "law_enforcement": ("request",),
+}
 
 
 def authorize(personas, request, *, kind="hipaa", categories=(), valid=True, **fields):

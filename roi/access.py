@@ -1,0 +1,141 @@
+"""Read doors of release of information: the work queue and one request's page.
+
+The queue lists requests at the user's facilities (``roi.log_requests``), with the clock
+of each (days open, days left, overdue), filterable by status, requester type and
+specialist; it shows request numbers and requester names, never the patient's name, so a
+list of requests leaks no diagnosis-bearing context. Opening a request goes through the
+request door (:func:`roi.processing.find_request`) and is audited with the patient.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
+
+from accounts.access import has_permission, require_permission
+from audit.actions import record_event
+from audit.models import Action
+from patients.access import facility_ids
+from recordroom import clock
+from roi import authorizations, policy
+from roi.intake import OPEN_STATUSES, missing
+from roi.models import RequesterType, RequestStatus, RoiRequest
+from roi.permissions import RoiPermission as RP
+from roi.processing import audit, find_request
+
+QUEUE_LIMIT = 300
+
+
+@dataclass
+class QueueRow:
+    request: RoiRequest
+    days_open: int
+    days_left: int | None
+    due_on: dt.date
+
+    @property
+    def overdue(self) -> bool:
+        return self.days_left is not None and self.days_left < 0
+
+    @property
+    def days_overdue(self) -> int:
+        return -self.days_left if self.overdue else 0
+
+
+@dataclass
+class QueueFilters:
+    status: str = ""
+    requester_type: str = ""
+    specialist: str = ""  # a user's public id, or "me"
+
+
+def _row(request: RoiRequest, today: dt.date) -> QueueRow:
+    due = request.extended_due_on or request.due_on
+    open_until = (
+        policy.local_date(request.closed_at or request.released_at)
+        if (request.closed_at or request.released_at)
+        else today
+    )
+    left = None if request.status not in OPEN_STATUSES else policy.days_left(due, today)
+    return QueueRow(request, (open_until - request.received_on).days, left, due)
+
+
+def queue(user, filters: QueueFilters) -> list[QueueRow]:
+    """Requests at the user's facilities: open ones by days left (overdue first), then
+    the most recently closed; filtered as asked."""
+    require_permission(user, RP.LOG_REQUESTS, action=Action.SEARCH, object_type="roi.request")
+    rows = RoiRequest.objects.filter(facility_id__in=facility_ids(user)).select_related(
+        "assigned_to"
+    )
+    if filters.status in RequestStatus.values:
+        rows = rows.filter(status=filters.status)
+    elif filters.status == "open" or not filters.status:
+        rows = rows.filter(status__in=[*OPEN_STATUSES, RequestStatus.QC])
+    if filters.requester_type in RequesterType.values:
+        rows = rows.filter(requester_type=filters.requester_type)
+    if filters.specialist == "me":
+        rows = rows.filter(assigned_to=user)
+    elif filters.specialist:
+        rows = rows.filter(assigned_to__public_id=filters.specialist)
+    today = policy.local_date(clock.now())
+    found = [_row(r, today) for r in rows.order_by("due_on", "pk")[:QUEUE_LIMIT]]
+    found.sort(key=lambda r: (r.days_left is None, r.days_left if r.days_left is not None else 0))
+    record_event(
+        user,
+        Action.SEARCH,
+        object_type="roi.request",
+        detail={
+            "status": filters.status,
+            "requester_type": filters.requester_type,
+            "specialist": bool(filters.specialist),
+            "count": len(found),
+        },
+    )
+    return found
+
+
+def specialists(user) -> list:
+    """Users at the user's facilities who may process requests (for the filter)."""
+    users = (
+        get_user_model()
+        .objects.filter(is_active=True, facilities__in=facility_ids(user))
+        .distinct()
+        .order_by("last_name", "first_name", "username")
+    )
+    return [u for u in users if has_permission(u, RP.PROCESS)]
+
+
+@dataclass
+class RequestPage:
+    request: RoiRequest
+    row: QueueRow
+    events: list
+    attachments: list
+    authorizations: list
+    letters: list
+    missing: list[str]
+    checklist: list
+    may_log: bool
+    may_process: bool
+
+
+def request_page(user, public_id) -> RequestPage:
+    """One request as its page shows it; the view is audited with the patient."""
+    request = find_request(user, public_id, permission=RP.LOG_REQUESTS)
+    today = policy.local_date(clock.now())
+    page = RequestPage(
+        request=request,
+        row=_row(request, today),
+        events=list(request.events.select_related("by").order_by("at", "pk")),
+        attachments=list(request.attachments.order_by("uploaded_at", "pk")),
+        authorizations=list(request.authorizations.order_by("-checked_at", "-pk")),
+        letters=list(request.letters.order_by("created_at", "pk")),
+        missing=missing(request, today),
+        checklist=authorizations.CHECKLIST,
+        may_log=has_permission(user, RP.LOG_REQUESTS),
+        may_process=has_permission(user, RP.PROCESS),
+    )
+    audit(user, request, Action.VIEW)
+    return page
