@@ -58,9 +58,13 @@ NAVIGATION = [
         also_roles=frozenset({Role.HIM_ADMINISTRATOR.value}),
     ),
     NavItem("Coding work queue", "coding:queue", permission=CodingPermission.CODE),
+    NavItem("Physician queries", "coding:queries", permission=CodingPermission.CODE),
     NavItem("DNFB", "coding:dnfb", permission=CodingPermission.VIEW_REPORTS),
+    NavItem("Coder productivity", "coding:productivity", permission=CodingPermission.VIEW_REPORTS),
+    NavItem("Coding reviews", "coding:reviews", permission=CodingPermission.REVIEW),
     NavItem("Code look-up", "coding:lookup", permission=CodingPermission.LOOK_UP_CODES),
     NavItem("ROI requests", "roi:queue", permission=RoiPermission.LOG_REQUESTS),
+    NavItem("ROI dashboard", "roi:dashboard", permission=RoiPermission.VIEW_DASHBOARD),
     NavItem(
         "Accounting of disclosures", "roi:disclosures", permission=RoiPermission.VIEW_DISCLOSURES
     ),

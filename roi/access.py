@@ -139,3 +139,57 @@ def request_page(user, public_id) -> RequestPage:
     )
     audit(user, request, Action.VIEW)
     return page
+
+
+@dataclass
+class Dashboard:
+    start: dt.date
+    end: dt.date
+    by_type: list
+    statuses: list
+    open_by_status: dict
+    overdue: int
+    months: list  # (first day of month, Turnaround)
+
+
+def dashboard(user, *, months: int = 12) -> Dashboard:
+    """Requests by status and type received in the last ``months`` months, open ones by
+    status and how many are overdue, and turnaround (median, 90th percentile) per month
+    of release — aggregates only, audited as a report view."""
+    from django.db.models import Count
+
+    from roi import statistics
+
+    require_permission(user, RP.VIEW_DASHBOARD, action=Action.VIEW, object_type="roi.dashboard")
+    today = policy.local_date(clock.now())
+    first = today.replace(day=1)
+    starts = []
+    for _ in range(months):
+        starts.append(first)
+        first = (first - dt.timedelta(days=1)).replace(day=1)
+    starts.reverse()
+    mine = facility_ids(user)
+    month_rows = []
+    for start in starts:
+        end = (start + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
+        month_rows.append((start, statistics.turnaround(mine, start, min(end, today))[0]))
+    open_rows = RoiRequest.objects.filter(
+        facility_id__in=mine, status__in=[*OPEN_STATUSES, RequestStatus.QC]
+    )
+    counts = dict(open_rows.values_list("status").annotate(n=Count("pk")).order_by())
+    overdue = sum(
+        1
+        for due, extended in open_rows.values_list("due_on", "extended_due_on")
+        if (extended or due) < today
+    )
+    result = Dashboard(
+        start=starts[0],
+        end=today,
+        by_type=statistics.requests_by_type_and_status(mine, starts[0], today),
+        statuses=RequestStatus.choices,
+        open_by_status=counts,
+        overdue=overdue,
+        months=month_rows,
+    )
+    record_event(user, Action.VIEW, object_type="roi.dashboard", detail={"months": months})
+    return result

@@ -8,6 +8,7 @@ from roi import views
 R = "requests/<uuid:public_id>/"
 urlpatterns = [
     path("queue/", views.queue_view, name="queue"),
+    path("dashboard/", views.dashboard_view, name="dashboard"),
     path("requests/new/", views.new_view, name="new"),
     path("requests/new/<uuid:patient_id>/", views.new_for_patient_view, name="new_for_patient"),
     path(R, views.request_view, name="request"),

@@ -224,3 +224,8 @@ def assign_view(request, public_id):
     else:
         messages.success(request, "Assigned.")
     return redirect("roi:request", public_id=public_id)
+
+
+@require_GET
+def dashboard_view(request):
+    return render(request, "roi/dashboard.html", {"board": access.dashboard(request.user)})

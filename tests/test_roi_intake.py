@@ -333,3 +333,36 @@ def test_a_request_for_a_restricted_record_needs_a_relationship(personas, patien
 
 def test_make_request_support_is_valid(personas, patient):
     assert intake.missing(make_request(personas, patient)) == []
+
+
+def test_the_dashboard_counts_by_status_and_type_and_audits(client, personas, patient, audit_rows):
+    from recordroom.testing import sign_in
+
+    _log(personas, patient, received_on=dt.date(2026, 1, 2))
+    _log(personas, patient, requester_type="attorney", requester_name="Lex Tallow")
+    sign_in(client, personas.roi_specialist)
+    page = client.get("/roi/dashboard/")
+    assert page.status_code == 200
+    board = page.context["board"]
+    assert board.open_by_status == {"logged": 2} and board.overdue == 1
+    assert {row.requester_type: row.total for row in board.by_type} == {
+        "patient": 1,
+        "attorney": 1,
+    }
+    assert len(board.months) == 12
+    assert audit_rows(action=Action.VIEW, object_type="roi.dashboard")
+    sign_in(client, personas.coder)
+    assert client.get("/roi/dashboard/").status_code == 403
+
+
+def test_the_home_page_shows_requests_due_and_pended_without_names(client, personas, patient):
+    from recordroom.testing import sign_in
+
+    due = _log(personas, patient, received_on=dt.date(2026, 1, 2))
+    held = _log(personas, patient, requester_type="attorney", requester_name="Lex Tallow")
+    intake.do_check(personas.roi_specialist, held.public_id)
+    sign_in(client, personas.roi_specialist)
+    page = client.get("/").content.decode()
+    assert f"{due.number} · Patient · overdue 37 days" in page
+    assert f"{held.number} · Attorney · 1 item missing" in page
+    assert patient.display_name not in page
