@@ -615,6 +615,7 @@ def load_population(
     """Generate ``patients`` synthetic patients (a transaction each). Returns how many."""
     from recordroom.demo_data.coding import load_coding
     from recordroom.demo_data.completion import load_completion
+    from recordroom.demo_data.roi import load_roi
 
     generator = Generator(seed=seed, today=clock.now().date())
     for index in range(patients):
@@ -625,4 +626,5 @@ def load_population(
     if patients:
         load_completion(generator)  # chart completion in every state, after the population
         load_coding(generator)  # a coding backlog: abstracts in every status, open queries
+        load_roi(generator)  # release-of-information requests in every state
     return patients
