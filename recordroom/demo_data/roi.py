@@ -33,7 +33,9 @@ def _patients(hospital) -> list:
     from django.db.models import Count
 
     rows = (
-        Document.objects.filter(status__in=AUTHENTICATED, patient__restriction="", is_sensitive=False)
+        Document.objects.filter(
+            status__in=AUTHENTICATED, patient__restriction="", is_sensitive=False
+        )
         .filter(patient__identifiers__facility=hospital)
         .values("patient")
         .annotate(n=Count("pk"))
