@@ -14,7 +14,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from recordroom import clock
-from roi import access, intake, processing
+from roi import access, intake, policy, processing
 from roi.accounting_views import apply_errors, search_context
 from roi.forms import AttachmentForm, AuthorizationForm, ExtendForm, IdentityForm, RequestForm
 from roi.models import RequesterType, RequestStatus
@@ -50,7 +50,8 @@ def new_view(request):
 @require_http_methods(["GET", "POST"])
 def new_for_patient_view(request, patient_id):
     form = RequestForm(
-        request.POST or None, initial={"received_on": clock.now().date(), "scope_all": True}
+        request.POST or None,
+        initial={"received_on": policy.local_date(clock.now()), "scope_all": True},
     )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
