@@ -114,6 +114,8 @@ ROLE_PERMISSIONS: dict[Role, set[str]] = {
     Role.ROI_SPECIALIST: {
         *_READ_RECORD,
         P.VIEW_NATIONAL_ID,
+        # An accepted amendment (45 CFR 164.526) is filed into the legal record.
+        D.FILE,
         R.LOG_REQUESTS,
         R.PROCESS,
         R.QUALITY_CHECK,

@@ -184,6 +184,15 @@ def test_the_amendment_of_a_sensitive_document_is_as_protected(personas, patient
 
 
 def test_accepting_needs_the_filing_permission(personas, patient, document, audit_rows):
+    from django.contrib.auth.models import Group, Permission
+
+    # ROI specialists hold documents.file; a department that takes it away from them
+    # leaves accepting to those who file documents.
+    Group.objects.get(name="roi_specialist").permissions.remove(
+        Permission.objects.get(content_type__app_label="documents", codename="file")
+    )
+    for cache in ("_perm_cache", "_group_perm_cache", "_user_perm_cache"):
+        personas.roi_specialist.__dict__.pop(cache, None)
     amendment = log(personas, patient, [document])
     with pytest.raises(AccessDenied):
         amendments.do_accept_amendment(amendment.public_id, acting_user=personas.roi_specialist)
@@ -200,6 +209,13 @@ def test_a_decision_is_final(personas, patient, document):
             amendment.public_id, acting_user=personas.administrator, basis="accurate_complete"
         )
     assert Document.objects.filter(patient=patient).count() == 2
+
+
+def test_an_roi_specialist_accepts_and_files_the_amendment(personas, patient, document):
+    amendment = log(personas, patient, [document])
+    amendments.do_accept_amendment(amendment.public_id, acting_user=personas.roi_specialist)
+    amendment.refresh_from_db()
+    assert amendment.status == AmendmentStatus.ACCEPTED and amendment.amendment_document
 
 
 # --- entered in error ------------------------------------------------------------------
