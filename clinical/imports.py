@@ -115,13 +115,20 @@ def new_imported_entry(
     )
 
 
-def save_imported_entries(entries: list[ClinicalEntry], *, acting_user, now) -> None:
+def save_imported_entries(entries: list[ClinicalEntry], *, acting_user, now, insert=None) -> None:
     """Insert new entries and their version 1 rows (as ``do_record_clinical_entry``
-    writes them), in batches."""
+    writes them), in batches. ``insert(model, objects)``: how to insert many rows (the
+    import's fast insert; Django's ``bulk_create`` by default)."""
     if not entries:
         return
-    ClinicalEntry.objects.bulk_create(entries, batch_size=500)
-    ClinicalEntryVersion.objects.bulk_create(
+    if insert is None:
+
+        def insert(model, objects):
+            model.objects.bulk_create(objects, batch_size=500)
+
+    insert(ClinicalEntry, entries)
+    insert(
+        ClinicalEntryVersion,
         [
             ClinicalEntryVersion(
                 entry=entry,
@@ -133,7 +140,6 @@ def save_imported_entries(entries: list[ClinicalEntry], *, acting_user, now) -> 
             )
             for entry in entries
         ],
-        batch_size=500,
     )
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 
 from audit.actions import record_event
-from audit.models import Action, Purpose
+from audit.models import Action, Outcome, Purpose
 from clinical.models import ClinicalEntry
 from documents.models import Document, DocumentStatus
 from encounters.models import Encounter
@@ -386,15 +386,10 @@ def _encounter_type_apply(param: str, value: str, modifier: str) -> Q:
     stored resource's ``code`` column keeps it (the stored Encounter points to its own
     row), probed per encounter through the stored resources' encounter index."""
     _, code = split_token(value)
-    if not code:
-        raise _bad(param, f"{param}: give a code (system|code, |code or code).")
-    return Q(
-        Exists(
-            FhirResource.objects.filter(
-                encounter_id=OuterRef("pk"), resource_type="Encounter", code=code
-            )
-        )
-    )
+    rows = FhirResource.objects.filter(encounter_id=OuterRef("pk"), resource_type="Encounter")
+    # ``system|`` (any code): an encounter whose type has a code.
+    rows = rows.filter(code=code) if code else rows.exclude(code="")
+    return Q(Exists(rows))
 
 
 ENCOUNTER_PARAMS = {
@@ -644,6 +639,8 @@ def search(
     controls: dict[str, list[str]] = {}
     used: list[tuple[str, str]] = []
     conditions: list[Q] = []
+    key_terms: list[list[QuerySet]] = []
+    referenced: list[uuid.UUID] = []
     for raw_name, value in params:
         name, _, modifier = raw_name.partition(":")
         if name in CONTROL_PARAMS and not modifier:
@@ -668,11 +665,19 @@ def search(
         if value == "":
             raise _bad(raw_name, f"Search parameter {raw_name!r} has no value.")
         values = list(value.split(",")) if param.splits else [value]
-        q = Q()
-        for one in values:
-            q |= param.apply(name, one.replace("\\,", ","), modifier)
-        conditions.append(q)
+        values = [one.replace("\\,", ",") for one in values]
+        if param.keys is not None and resource_type == "Patient":
+            key_terms.append([param.keys(name, one, modifier) for one in values])
+        else:
+            q = Q()
+            for one in values:
+                q |= param.apply(name, one, modifier)
+            conditions.append(q)
+        if name in ("patient", "subject") and resource_type not in ("Patient", "AuditEvent"):
+            referenced += [v for one in values for v in _uuids(name, one)]
         used.append((raw_name, value))
+    if key_terms:
+        conditions.append(_patient_keys_q(key_terms))
 
     count = _int_param("_count", controls.get("_count", []), DEFAULT_COUNT, 0, MAX_COUNT)
     offset = _int_param("_offset", controls.get("_offset", []), 0, 0, 10**9)
@@ -702,6 +707,8 @@ def search(
         include_patient = True
         used.append(("_include", include))
     order = _order(spec, controls.get("_sort", []), resource_type)
+    if referenced:
+        _refuse_restricted(principal, resource_type, referenced)
     used += [("_sort", value) for value in controls.get("_sort", [])]
     used += [("_total", value) for value in controls.get("_total", [])]
 
@@ -736,6 +743,78 @@ def search(
             result.included = api_access.serve_patients(patients)
     _audit_search(principal, resource_type, used, patient_ids, total)
     return result
+
+
+# Patient ids gathered from one key table before the patient table is read: up to this
+# many, they go to the patient query as a list (primary-key look-ups, whatever the
+# planner thinks); a broader key stays a subquery.
+KEY_CAP = 5000
+
+
+def _patient_keys_q(key_terms: list[list[QuerySet]]) -> Q:
+    """The Patient parameters answered from the MPI's key tables (names, identifiers,
+    telecoms, addresses), as one condition on the patient table. Each parameter's values
+    are alternatives (OR), the parameters all apply (AND). Each key query is an index
+    range on its table; a narrow one is read first (at most ``KEY_CAP`` ids) and the
+    sets are intersected here, so the patient query starts from those primary keys; a
+    broad one is then read only for the patients the narrow ones left."""
+    narrow: set[int] | None = None
+    broad: list[list[QuerySet]] = []
+    for alternatives in key_terms:
+        ids: set[int] = set()
+        for rows in alternatives:
+            found = list(rows[: KEY_CAP + 1])
+            if len(found) > KEY_CAP:
+                broad.append(alternatives)
+                break
+            ids.update(found)
+        else:
+            narrow = ids if narrow is None else narrow & ids
+    if narrow is None:
+        q = Q()
+        for alternatives in broad:
+            term = Q(pk__in=[])
+            for rows in alternatives:
+                term |= Q(pk__in=rows)
+            q &= term
+        return q
+    for alternatives in broad:
+        if not narrow:
+            break
+        within = sorted(narrow)
+        ids = set()
+        for rows in alternatives:
+            ids.update(rows.filter(patient_id__in=within))
+        narrow &= ids
+    return Q(pk__in=sorted(narrow))
+
+
+def _refuse_restricted(principal, resource_type: str, public_ids: list[uuid.UUID]) -> None:
+    """A search for one patient's resources (``patient=``/``subject=``) answers as a
+    read of that patient would: a restricted patient of the user's facilities without a
+    relationship is refused (403, audited with the patient), not an empty Bundle. An
+    unknown patient or another facility's finds nothing, as before."""
+    from patients.access import RestrictedRecord, may_open_restricted
+    from patients.search import visible_patients
+
+    compartment = principal.patient_compartment(resource_type)
+    candidates = visible_patients(principal.user).filter(public_id__in=set(public_ids))
+    for patient in candidates.exclude(restriction=""):
+        if compartment is not None and compartment.pk != patient.pk:
+            continue  # outside the token's patient: found nowhere
+        if may_open_restricted(principal.user, patient):
+            continue
+        record_event(
+            principal.user,
+            Action.SEARCH,
+            outcome=Outcome.DENIED,
+            purpose=api_access.purpose_of(principal),
+            patient_id=patient.public_id,
+            object_type=f"fhir.{resource_type}"[:64],
+            reason=f"restricted record ({patient.restriction}) without a relationship",
+            detail={"client_id": getattr(principal, "client_id", "")},
+        )
+        raise RestrictedRecord(patient)
 
 
 def _order(spec: TypeSpec, sorts: list[str], resource_type: str) -> list:
