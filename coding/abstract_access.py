@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from django.contrib.auth import get_user_model
 from django.db.models import Q
 from django.http import Http404
+from django.utils import timezone
 
 from accounts.access import has_permission, require_permission
 from audit.actions import record_event
@@ -23,7 +24,7 @@ from coding.abstracts import DONE_STATUSES, OBJECT_TYPE, OPEN_STATUSES
 from coding.models import Abstract, Code, CodeSystem
 from coding.permissions import CodingPermission
 from encounters.models import AdmitSource, Disposition, Encounter
-from patients.access import default_purpose, in_users_facilities, may_open_restricted
+from patients.access import default_purpose, facility_ids, in_users_facilities, may_open_restricted
 
 ICD10CM_SYSTEMS = ("http://hl7.org/fhir/sid/icd-10-cm", "icd-10-cm", "icd10cm", "ICD-10-CM")
 
@@ -71,7 +72,11 @@ def encounter_for_coding(user, encounter_public_id, *, write: bool = False) -> E
         if key
         else None
     )
-    if encounter is None or not in_users_facilities(user, encounter.patient):
+    if (
+        encounter is None
+        or encounter.facility_id not in facility_ids(user)
+        or not in_users_facilities(user, encounter.patient)
+    ):
         _deny(user, encounter_public_id, "no such encounter at the user's facilities")
         raise Http404("No such encounter")
     if encounter.patient.is_restricted and not may_open_restricted(user, encounter.patient):
@@ -208,7 +213,7 @@ def access_abstract_page(user, encounter_public_id) -> AbstractPage:
         dispositions=list(Disposition.choices),
     )
     page.age_at_admission = edit_rules.age_on(
-        encounter.patient.birth_date, encounter.started_at.date()
+        encounter.patient.birth_date, timezone.localdate(encounter.started_at)
     )
     if abstract is not None:
         _attach(page)

@@ -56,7 +56,7 @@ from coding.models import (
 )
 from coding.permissions import CodingPermission
 from encounters.models import AdmitSource, Disposition, EncounterStatus
-from patients.access import default_purpose, in_users_facilities, may_open_restricted
+from patients.access import default_purpose, facility_ids, in_users_facilities, may_open_restricted
 from recordroom import clock
 
 S = AbstractStatus
@@ -90,7 +90,7 @@ def is_final(abstract: Abstract) -> bool:
 # --- permission and patient visibility --------------------------------------------------
 
 
-def require_coder(user, patient, *, object_id="", action=Action.UPDATE) -> None:
+def require_coder(user, patient, *, object_id="", action=Action.UPDATE, facility_id=None) -> None:
     """``coding.code`` and the patient at one of the user's facilities (restricted
     patients need a relationship or break-the-glass). Refusals are audited first."""
     purpose = default_purpose(user)
@@ -103,7 +103,13 @@ def require_coder(user, patient, *, object_id="", action=Action.UPDATE) -> None:
         object_type=OBJECT_TYPE,
         object_id=str(object_id)[:64],
     )
-    if patient is None or not in_users_facilities(user, patient):
+    if (
+        patient is None
+        or not in_users_facilities(user, patient)
+        or (facility_id is not None and facility_id not in facility_ids(user))
+    ):
+        # The encounter itself must be at one of the user's facilities, not only the
+        # patient (who may have records at several).
         _deny(user, object_id, "no such encounter at the user's facilities", action)
         raise Http404("No such encounter")
     if patient.is_restricted and not may_open_restricted(user, patient):
@@ -235,7 +241,12 @@ def _commit(locked: Abstract, user, reason: str, *, what: str, action=Action.UPD
 
 
 def _change(abstract: Abstract, user, version, work, *, reason="", what="", **detail):
-    require_coder(user, abstract.patient, object_id=abstract.public_id)
+    require_coder(
+        user,
+        abstract.patient,
+        object_id=abstract.public_id,
+        facility_id=abstract.encounter.facility_id,
+    )
     with transaction.atomic():
         locked = _locked(abstract, version)
         _editable(locked)
@@ -251,7 +262,12 @@ def _change(abstract: Abstract, user, version, work, *, reason="", what="", **de
 def do_open_abstract(encounter, *, acting_user) -> Abstract:
     """The abstract of a discharged encounter; created (not started, version 1, with
     the encounter's admission source and disposition) when it has none."""
-    require_coder(acting_user, encounter.patient, object_id=encounter.public_id)
+    require_coder(
+        acting_user,
+        encounter.patient,
+        object_id=encounter.public_id,
+        facility_id=encounter.facility_id,
+    )
     existing = Abstract.objects.filter(encounter=encounter).first()
     if existing is not None:
         return existing
@@ -586,7 +602,12 @@ def _require_reason(reason: str) -> str:
 
 
 def _status_change(abstract, user, version, to, allowed, reason, what):
-    require_coder(user, abstract.patient, object_id=abstract.public_id)
+    require_coder(
+        user,
+        abstract.patient,
+        object_id=abstract.public_id,
+        facility_id=abstract.encounter.facility_id,
+    )
     with transaction.atomic():
         locked = _locked(abstract, version)
         if locked.status not in allowed:
@@ -630,7 +651,12 @@ def do_release_hold(abstract: Abstract, *, acting_user, reason: str, version=Non
 def do_finalise_abstract(abstract: Abstract, *, acting_user, version=None) -> Abstract:
     """Final (rebilled, when it had been final before) once no error-severity edit
     fails; otherwise :class:`EditsFailed` and nothing changes."""
-    require_coder(acting_user, abstract.patient, object_id=abstract.public_id)
+    require_coder(
+        acting_user,
+        abstract.patient,
+        object_id=abstract.public_id,
+        facility_id=abstract.encounter.facility_id,
+    )
     with transaction.atomic():
         locked = _locked(abstract, version)
         if locked.status not in (S.IN_PROGRESS, S.NOT_STARTED):

@@ -4,6 +4,13 @@ import logging
 import re
 
 _QUERY = re.compile(r"\?[^\s\"]*")
+# Path segments that are secrets: the requester's download token of a release packet.
+_SECRET_PATHS = re.compile(r"(/roi/download/)[^/\s\"?]+")
+
+
+def redact_path(path: str) -> str:
+    """A request path with its secret segments (download tokens) replaced by "…"."""
+    return _SECRET_PATHS.sub(r"\1…", path)
 
 
 class StripQueryStrings(logging.Filter):
@@ -13,10 +20,11 @@ class StripQueryStrings(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.args:
             record.args = tuple(
-                _QUERY.sub("?…", arg) if isinstance(arg, str) else arg for arg in record.args
+                redact_path(_QUERY.sub("?…", arg)) if isinstance(arg, str) else arg
+                for arg in record.args
             )
         if isinstance(record.msg, str):
-            record.msg = _QUERY.sub("?…", record.msg)
+            record.msg = redact_path(_QUERY.sub("?…", record.msg))
         request = getattr(record, "request", None)
         if request is not None and getattr(request, "GET", None):
             record.request = None

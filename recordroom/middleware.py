@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from recordroom.logging_filters import redact_path
+
 
 @dataclass(frozen=True)
 class RequestContext:
@@ -46,7 +48,7 @@ class RequestContextMiddleware:
             RequestContext(
                 client_ip=client_ip(request),
                 user_agent=request.META.get("HTTP_USER_AGENT", "")[:300],
-                path=request.path[:300],
+                path=redact_path(request.path)[:300],
             )
         )
         try:

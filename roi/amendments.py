@@ -150,7 +150,7 @@ def _material(amendment: Amendment) -> list[TravellingStatement]:
     docs = tuple(str(d.public_id) for d in amendment.documents.all())
     aid = str(amendment.public_id)
     received = amendment.received_on.isoformat()
-    decided = amendment.decided_at.date().isoformat() if amendment.decided_at else ""
+    decided = timezone.localdate(amendment.decided_at).isoformat() if amendment.decided_at else ""
 
     def entry(kind: str, title: str, text: str) -> TravellingStatement:
         return TravellingStatement(kind, title, text, aid, docs)

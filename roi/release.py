@@ -181,6 +181,19 @@ def do_release(user, public_id, *, rerelease_reason: str = "") -> Released:
         blocker = ready_to_release(request)
         if blocker:
             raise refuse(user, request, Action.DISCLOSE, blocker)
+    else:
+        from roi.intake import missing
+
+        # A re-release is a new disclosure: the request must still be valid (e.g. the
+        # authorization not revoked or expired since the first release).
+        needed = missing(request)
+        if needed:
+            raise refuse(
+                user,
+                request,
+                Action.DISCLOSE,
+                "The request is not valid any more: " + " ".join(r.strip(" –") for r in needed),
+            )
     if len(rerelease_reason) > 300:
         raise ValidationError("The reason is too long (300 characters at most).")
     _check_items(user, request)
