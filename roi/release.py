@@ -450,11 +450,30 @@ def _failures(packet: Packet) -> int:
     ).count()
 
 
+# Unknown links are refused without a log-in: each refusal is audited, but at most this
+# many per ten minutes, so anonymous requests cannot flood the hash-chained trail (which
+# serialises writers). The first ones of a burst are enough to see the probing.
+UNKNOWN_LINK_AUDITS_PER_10_MIN = 50
+
+
+def _audit_unknown_link() -> bool:
+    from django.core.cache import cache
+
+    key = f"roi:unknown-link:{int(clock.now().timestamp()) // 600}"
+    cache.add(key, 0, timeout=700)
+    try:
+        return cache.incr(key) <= UNKNOWN_LINK_AUDITS_PER_10_MIN
+    except ValueError:
+        return True
+
+
 def check_link(token: str) -> Packet:
     """The packet behind a live link (refusal audited)."""
     packet = _link(token)
     if packet is None:
-        raise _refuse_download(None, "unknown download link", INVALID_LINK)
+        if _audit_unknown_link():
+            raise _refuse_download(None, "unknown download link", INVALID_LINK)
+        raise DownloadRefused(INVALID_LINK)
     if packet.download_expires_at is None or packet.download_expires_at <= clock.now():
         raise _refuse_download(packet, "download link expired", INVALID_LINK)
     if _failures(packet) >= MAX_FAILED_VERIFICATIONS:

@@ -101,3 +101,14 @@ def test_a_coder_cannot_open_another_facilitys_encounter_of_a_shared_patient(per
         abstract_for_coding(personas.coder, elsewhere.public_id)
     with pytest.raises(Http404):
         abstracts.do_open_abstract(elsewhere, acting_user=personas.coder)
+
+
+def test_anonymous_probing_of_download_links_cannot_flood_the_audit_trail(client):
+    from django.core.cache import cache
+
+    cache.clear()
+    before = AuditEvent.objects.count()
+    for n in range(release.UNKNOWN_LINK_AUDITS_PER_10_MIN + 20):
+        assert client.get(f"/roi/download/junk{n}/").status_code in (400, 404)
+    written = AuditEvent.objects.count() - before
+    assert written == release.UNKNOWN_LINK_AUDITS_PER_10_MIN
