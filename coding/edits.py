@@ -60,8 +60,8 @@ SYSTEM_NAMES = dict(CodeSystem.choices)
 PROBE_AGES = (0, 5, 12, 16, 40, 70)
 SEX_NAMES = {"M": "male", "F": "female", "UNK": "unknown"}
 _CODE_IN_NOTE = re.compile(
-    r"\b([A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?)(?:\.?-)?"
-    r"(?:\s*-\s*([A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?))?"
+    r"\b([A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?)"
+    r"(?:\s*-\s*([A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?))?(?:\.?-)?"
 )
 
 
