@@ -4,12 +4,14 @@ The queue lists requests at the user's facilities (``roi.log_requests``), with t
 of each (days open, days left, overdue), filterable by status, requester type and
 specialist; it shows request numbers and requester names, never the patient's name, so a
 list of requests leaks no diagnosis-bearing context. Opening a request goes through the
-request door (:func:`roi.processing.find_request`) and is audited with the patient.
+request door (:func:`roi.intake.open_request`: permission, facility and the patient's
+restriction) and is audited with the patient.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
@@ -17,13 +19,14 @@ from django.contrib.auth import get_user_model
 from accounts.access import has_permission, require_permission
 from audit.actions import record_event
 from audit.models import Action
+from documents.models import SensitiveCategory
 from patients.access import facility_ids
 from recordroom import clock
 from roi import authorizations, policy
-from roi.intake import OPEN_STATUSES, missing
+from roi.intake import RUNNING_STATUSES, missing, open_request
 from roi.models import RequesterType, RequestStatus, RoiRequest
 from roi.permissions import RoiPermission as RP
-from roi.processing import audit, find_request
+from roi.processing import audit
 
 QUEUE_LIMIT = 300
 
@@ -58,7 +61,7 @@ def _row(request: RoiRequest, today: dt.date) -> QueueRow:
         if (request.closed_at or request.released_at)
         else today
     )
-    left = None if request.status not in OPEN_STATUSES else policy.days_left(due, today)
+    left = None if request.status not in RUNNING_STATUSES else policy.days_left(due, today)
     return QueueRow(request, (open_until - request.received_on).days, left, due)
 
 
@@ -72,13 +75,16 @@ def queue(user, filters: QueueFilters) -> list[QueueRow]:
     if filters.status in RequestStatus.values:
         rows = rows.filter(status=filters.status)
     elif filters.status == "open" or not filters.status:
-        rows = rows.filter(status__in=[*OPEN_STATUSES, RequestStatus.QC])
+        rows = rows.filter(status__in=RUNNING_STATUSES)
     if filters.requester_type in RequesterType.values:
         rows = rows.filter(requester_type=filters.requester_type)
     if filters.specialist == "me":
         rows = rows.filter(assigned_to=user)
     elif filters.specialist:
-        rows = rows.filter(assigned_to__public_id=filters.specialist)
+        try:
+            rows = rows.filter(assigned_to__public_id=uuid.UUID(filters.specialist))
+        except ValueError:
+            rows = rows.none()  # not a user's public id: nobody matches
     today = policy.local_date(clock.now())
     found = [_row(r, today) for r in rows.order_by("due_on", "pk")[:QUEUE_LIMIT]]
     found.sort(key=lambda r: (r.days_left is None, r.days_left if r.days_left is not None else 0))
@@ -94,6 +100,18 @@ def queue(user, filters: QueueFilters) -> list[QueueRow]:
         },
     )
     return found
+
+
+def require_logging(user, patient_public_id) -> None:
+    """The logging form opens (and is read) only for users who may log requests; a
+    refusal is audited before anything of the form is parsed."""
+    require_permission(
+        user,
+        RP.LOG_REQUESTS,
+        action=Action.CREATE,
+        object_type="roi.request",
+        object_id=str(patient_public_id)[:64],
+    )
 
 
 def specialists(user) -> list:
@@ -119,23 +137,34 @@ class RequestPage:
     checklist: list
     may_log: bool
     may_process: bool
+    asked_categories: list[str]
 
 
 def request_page(user, public_id) -> RequestPage:
     """One request as its page shows it; the view is audited with the patient."""
-    request = find_request(user, public_id, permission=RP.LOG_REQUESTS)
+    request = open_request(user, public_id, permission=RP.LOG_REQUESTS)
     today = policy.local_date(clock.now())
+    found = list(request.authorizations.order_by("-checked_at", "-pk"))
+    for authorization in found:
+        ticked = authorization.checklist or {}
+        authorization.checklist_rows = [
+            (element, bool(ticked.get(element.key))) for element in authorizations.CHECKLIST
+        ]
+    labels = dict(SensitiveCategory.choices)
     page = RequestPage(
         request=request,
         row=_row(request, today),
         events=list(request.events.select_related("by").order_by("at", "pk")),
         attachments=list(request.attachments.order_by("uploaded_at", "pk")),
-        authorizations=list(request.authorizations.order_by("-checked_at", "-pk")),
+        authorizations=found,
         letters=list(request.letters.order_by("created_at", "pk")),
         missing=missing(request, today),
         checklist=authorizations.CHECKLIST,
         may_log=has_permission(user, RP.LOG_REQUESTS),
         may_process=has_permission(user, RP.PROCESS),
+        asked_categories=[
+            labels.get(c, c) for c in (request.scope or {}).get("sensitive_categories") or []
+        ],
     )
     audit(user, request, Action.VIEW)
     return page
@@ -173,9 +202,7 @@ def dashboard(user, *, months: int = 12) -> Dashboard:
     for start in starts:
         end = (start + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
         month_rows.append((start, statistics.turnaround(mine, start, min(end, today))[0]))
-    open_rows = RoiRequest.objects.filter(
-        facility_id__in=mine, status__in=[*OPEN_STATUSES, RequestStatus.QC]
-    )
+    open_rows = RoiRequest.objects.filter(facility_id__in=mine, status__in=RUNNING_STATUSES)
     counts = dict(open_rows.values_list("status").annotate(n=Count("pk")).order_by())
     overdue = sum(
         1

@@ -85,6 +85,8 @@ def problems(
         found.append("The expiration date is before the date of signature.")
     if revoked_on is not None and revoked_on <= today:
         found.append(f"The authorization was revoked on {revoked_on.isoformat()}.")
+    elif revoked_on is not None:
+        found.append("The revocation date is in the future; record it when it is received.")
     if signed_by_representative and not representative_authority.strip():
         found.append(
             "Signed by a personal representative without a description of their authority "

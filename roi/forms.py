@@ -1,5 +1,5 @@
-"""Forms of ROI intake: the request, an attachment, the authorization checklist, the
-identity check, the extension and the assignment."""
+"""Forms of ROI intake: the request, an attachment, the authorization checklist, its
+revocation, the identity check, the extension and the assignment."""
 
 from __future__ import annotations
 
@@ -42,6 +42,14 @@ class RequestForm(forms.Form):
     document_types = forms.CharField(
         label="Document types (LOINC codes, comma-separated)", max_length=200, required=False
     )
+    sensitive_categories = forms.MultipleChoiceField(
+        label="Specifically asks for",
+        choices=SensitiveCategory.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Psychotherapy notes need their own authorization; Part 2 records a Part 2 "
+        "consent (or a court order).",
+    )
     format = forms.ChoiceField(choices=Format.choices, initial=Format.ELECTRONIC)
     delivery = forms.ChoiceField(choices=Delivery.choices, initial=Delivery.PORTAL)
 
@@ -53,6 +61,7 @@ class RequestForm(forms.Form):
             "date_from": data["date_from"].isoformat() if data.get("date_from") else "",
             "date_to": data["date_to"].isoformat() if data.get("date_to") else "",
             "document_types": types,
+            "sensitive_categories": list(data.get("sensitive_categories") or []),
         }
 
 
@@ -107,3 +116,9 @@ class IdentityForm(forms.Form):
 
 class ExtendForm(forms.Form):
     reason = forms.CharField(label="Reason for the delay (goes in the notice)", max_length=300)
+
+
+class RevokeForm(forms.Form):
+    authorization = forms.UUIDField(widget=forms.HiddenInput)
+    revoked_on = forms.DateField(label="Revoked on", widget=forms.DateInput(attrs={"type": "date"}))
+    how = forms.CharField(label="How it came", max_length=200)

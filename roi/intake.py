@@ -9,10 +9,12 @@
    limited, hashed, never overwritten.
 3. **Authorization** (:func:`do_record_authorization`): the specialist ticks the
    164.508(c) checklist (:mod:`roi.authorizations`); expiry and revocation are checked.
-4. **Check** (:func:`do_check`): what the requester type needs (:func:`missing`). Anything
+4. **Revoke** (:func:`do_revoke_authorization`): a written revocation pends an open
+   request that relied on the authorization.
+5. **Check** (:func:`do_check`): what the requester type needs (:func:`missing`). Anything
    missing pends the request with the reasons and a letter to the requester; when nothing
    is missing the request moves to *in process* for :mod:`roi.processing`.
-5. **Extend** (:func:`do_extend`): once, inside the first period, with a written notice.
+6. **Extend** (:func:`do_extend`): once, inside the first period, with a written notice.
 
 Every function takes the acting user, checks the permission (audited refusal before
 raising, outside the transaction) and audits the work in the same transaction; every
@@ -29,11 +31,14 @@ from dataclasses import dataclass
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.http import Http404
+from django.utils import timezone
 
 from accounts.access import require_permission
-from audit.models import Action
+from audit.actions import record_event
+from audit.models import Action, Outcome
 from documents import integrity
-from patients.access import access_patient, facility_ids
+from documents.models import SensitiveCategory
+from patients.access import RestrictedRecord, access_patient, facility_ids, may_open_restricted
 from patients.models import IdentifierKind
 from recordroom import clock
 from roi import authorizations, policy
@@ -51,7 +56,7 @@ from roi.models import (
     Urgency,
 )
 from roi.permissions import RoiPermission as RP
-from roi.processing import audit, event, find_request, refuse
+from roi.processing import REQUEST, audit, event, find_request, refuse
 
 # Requester types whose disclosure needs the patient's authorization (164.508). A payer
 # asking for payment needs none (164.506: treatment, payment and operations).
@@ -60,7 +65,9 @@ NEEDS_AUTHORIZATION = {
     RequesterType.RESEARCH,
     RequesterType.OTHER,
 }
+# Statuses that validation may act on; with QC, the statuses whose clock still runs.
 OPEN_STATUSES = (RequestStatus.LOGGED, RequestStatus.PENDED, RequestStatus.IN_PROCESS)
+RUNNING_STATUSES = (*OPEN_STATUSES, RequestStatus.QC)
 _NUMBER = re.compile(r"^REQ-(\d{4})-(\d{6})$")
 
 
@@ -99,6 +106,10 @@ def _clean_scope(scope: dict | None) -> dict:
         raise ValidationError({"date_to": "The end of the date range is before its start."})
     cleaned["encounters"] = [str(uuid.UUID(str(e))) for e in scope.get("encounters") or []]
     cleaned["document_types"] = [str(t)[:10] for t in scope.get("document_types") or []]
+    asked = [str(c) for c in scope.get("sensitive_categories") or []]
+    if any(c not in SensitiveCategory.values for c in asked):
+        raise ValidationError({"sensitive_categories": "Unknown sensitive category."})
+    cleaned["sensitive_categories"] = sorted(set(asked))
     if not (
         cleaned["all"]
         or cleaned.get("date_from")
@@ -163,6 +174,29 @@ def _facility_for(user, patient):
     return identifier.facility
 
 
+def open_request(user, public_id, *, permission=RP.PROCESS, action=Action.VIEW) -> RoiRequest:
+    """The request door of intake: :func:`roi.processing.find_request` (permission and
+    facility, refusals audited) plus the patient's restriction — a request for a
+    restricted record (VIP, employee, confidential) opens only for a user with a
+    relationship (job-duty grant, treatment, break-the-glass), as the record itself does.
+    The refusal is audited before it is raised; the middleware then offers the
+    restriction notice."""
+    request = find_request(user, public_id, permission=permission, action=action)
+    patient = request.patient
+    if patient.is_restricted and not may_open_restricted(user, patient):
+        record_event(
+            user,
+            action,
+            outcome=Outcome.DENIED,
+            patient_id=patient.public_id,
+            object_type=REQUEST,
+            object_id=str(request.public_id),
+            reason=f"restricted record ({patient.restriction}) without a relationship",
+        )
+        raise RestrictedRecord(patient)
+    return request
+
+
 def do_log_request(user, patient_public_id, data: RequestInput) -> RoiRequest:
     """Log a request for the patient (found through the MPI door, which audits the
     look-up and refuses restricted records without a relationship)."""
@@ -173,6 +207,13 @@ def do_log_request(user, patient_public_id, data: RequestInput) -> RoiRequest:
     _validate(data, today)
     scope = _clean_scope(data.scope)
     facility = _facility_for(user, patient)
+    # The moment of receipt: now for today's mail, else the start of the local day it
+    # came (turnaround is then never understated for a request logged late).
+    received_at = (
+        now
+        if data.received_on == today
+        else timezone.make_aware(dt.datetime.combine(data.received_on, dt.time.min))
+    )
     rules = policy.policy_for(facility, data.received_on)
     due_on = policy.due_date(rules, data.requester_type, data.received_on, data.urgency)
     for _attempt in range(3):
@@ -191,7 +232,7 @@ def do_log_request(user, patient_public_id, data: RequestInput) -> RoiRequest:
                     identity_verified=data.identity_verified.strip()[:200],
                     purpose=data.purpose.strip()[:300],
                     received_on=data.received_on,
-                    received_at=now,
+                    received_at=received_at,
                     due_on=due_on,
                     urgency=data.urgency,
                     scope=scope,
@@ -214,7 +255,7 @@ def do_log_request(user, patient_public_id, data: RequestInput) -> RoiRequest:
 def do_attach(user, public_id, kind: str, upload) -> RequestAttachment:
     """Attach a scanned document to the request (checked by content; nothing is kept of
     a refused file)."""
-    request = find_request(user, public_id, permission=RP.LOG_REQUESTS, action=Action.UPDATE)
+    request = open_request(user, public_id, permission=RP.LOG_REQUESTS, action=Action.UPDATE)
     if kind not in AttachmentKind.values:
         raise ValidationError({"kind": "Choose what the document is."})
     checked = integrity.check_attachment(upload)
@@ -260,7 +301,7 @@ class AuthorizationInput:
 
 def do_record_authorization(user, public_id, data: AuthorizationInput) -> Authorization:
     """Record the authorization as checked; it is valid only when nothing is defective."""
-    request = find_request(user, public_id, action=Action.UPDATE)
+    request = open_request(user, public_id, action=Action.UPDATE)
     from documents.models import SensitiveCategory
 
     unknown = [c for c in data.sensitive_categories if c not in SensitiveCategory.values]
@@ -346,9 +387,20 @@ def missing(request: RoiRequest, today: dt.date | None = None) -> list[str]:
         # authorization for psychotherapy notes covers nothing else (164.508(b)(3)(ii)).
         valid = [a for a in valid_authorizations(request, today) if a.kind != "psychotherapy"]
         if not valid:
-            latest = request.authorizations.order_by("-checked_at", "-pk").first()
-            if latest is None:
-                reasons.append("A signed authorization of the patient (164.508) is missing.")
+            latest = (
+                request.authorizations.exclude(kind="psychotherapy")
+                .order_by("-checked_at", "-pk")
+                .first()
+            )
+            if latest is None or not latest.problems:
+                reasons.append(
+                    "A signed authorization of the patient (164.508) is missing"
+                    + (
+                        "; an authorization for psychotherapy notes covers nothing else."
+                        if request.authorizations.filter(kind="psychotherapy").exists()
+                        else "."
+                    )
+                )
             else:
                 reasons.append("The authorization is not valid:")
                 reasons.extend(f"  – {problem}" for problem in latest.problems)
@@ -375,6 +427,53 @@ def missing(request: RoiRequest, today: dt.date | None = None) -> list[str]:
         )
     if kind == RequesterType.PUBLIC_HEALTH and not request.identity_verified.strip():
         reasons.append("The public health authority has not been verified (164.514(h)).")
+    reasons.extend(_sensitive_reasons(request, kinds, today))
+    return reasons
+
+
+def _sensitive_reasons(request: RoiRequest, kinds: set, today: dt.date) -> list[str]:
+    """What the sensitive categories the requester specifically asks for
+    (``scope["sensitive_categories"]``) still need. A court order releases what it
+    orders. For the patient's own request psychotherapy notes are outside the right of
+    access (164.524(a)(1)(i)): processing leaves them out and a denial says so, so they
+    do not hold the rest of the request."""
+    from roi import disclosure_rules
+    from roi.processing import valid_authorizations
+
+    asked = set((request.scope or {}).get("sensitive_categories") or [])
+    kind = request.requester_type
+    if not asked or kind == RequesterType.COURT_ORDER:
+        return []
+    if kind in disclosure_rules.SELF_REQUESTERS:
+        return []
+    allowed = disclosure_rules.authorized_categories(kind, valid_authorizations(request, today))
+    labels = dict(SensitiveCategory.choices)
+    reasons = []
+    for category in sorted(asked - allowed):
+        label = labels[category]
+        if category == SensitiveCategory.PSYCHOTHERAPY:
+            reasons.append(
+                f"{label} are asked for: they need an authorization of their own for "
+                "psychotherapy notes (164.508(a)(2)); a general authorization does not "
+                "cover them."
+            )
+        elif category == SensitiveCategory.SUBSTANCE_USE:
+            if kind == RequesterType.SUBPOENA and AttachmentKind.COURT_ORDER in kinds:
+                continue  # a court order under 42 CFR 2.64 authorizes the disclosure
+            reasons.append(
+                f"{label} records are asked for: they need the patient's written Part 2 "
+                "consent naming them (42 CFR 2.31)"
+                + (
+                    ", or a court order under 42 CFR 2.64 — a subpoena alone is not enough."
+                    if kind == RequesterType.SUBPOENA
+                    else "."
+                )
+            )
+        else:
+            reasons.append(
+                f"{label} records are asked for: the patient's authorization must name "
+                "them specifically."
+            )
     return reasons
 
 
@@ -390,47 +489,94 @@ def _pend_letter(request: RoiRequest, reasons: list[str]) -> str:
     )
 
 
+def _pend(user, request: RoiRequest, reasons: list[str]) -> None:
+    """Pend the request with the reasons and a letter to the requester (inside the
+    caller's transaction)."""
+    request.pend_reasons = reasons
+    request.updated_at = clock.now()
+    request.save(update_fields=["pend_reasons", "updated_at"])
+    event(request, "pended", user, to_status=RequestStatus.PENDED, reasons=reasons)
+    issue_letter(
+        LetterKind.PEND,
+        request.patient,
+        _pend_letter(request, reasons),
+        user,
+        request=request,
+        title="Your request for records: what we still need",
+    )
+    audit(user, request, Action.UPDATE, pended=len(reasons))
+
+
 def do_check(user, public_id) -> RoiRequest:
     """Check the request against what its requester type needs: pend it (with a letter)
     when something is missing, else move it to *in process*."""
-    request = find_request(user, public_id, action=Action.UPDATE)
+    request = open_request(user, public_id, action=Action.UPDATE)
     if request.status not in OPEN_STATUSES:
         raise refuse(
             user, request, Action.UPDATE, f"The request is {request.get_status_display().lower()}."
         )
     reasons = missing(request)
-    now = clock.now()
     with transaction.atomic():
         if reasons:
-            request.status = RequestStatus.PENDED
-            request.pend_reasons = reasons
-            request.updated_at = now
-            request.version += 1
-            request.save(update_fields=["status", "pend_reasons", "updated_at", "version"])
-            event(request, "pended", user, to_status=RequestStatus.PENDED, reasons=reasons)
-            issue_letter(
-                LetterKind.PEND,
-                request.patient,
-                _pend_letter(request, reasons),
-                user,
-                request=request,
-                title="Your request for records: what we still need",
-            )
-            audit(user, request, Action.UPDATE, pended=len(reasons))
+            _pend(user, request, reasons)
         else:
-            request.status = RequestStatus.IN_PROCESS
             request.pend_reasons = []
-            request.updated_at = now
-            request.version += 1
-            request.save(update_fields=["status", "pend_reasons", "updated_at", "version"])
+            request.save(update_fields=["pend_reasons"])
             event(request, "validated", user, to_status=RequestStatus.IN_PROCESS)
             audit(user, request, Action.UPDATE, validated=True)
     return request
 
 
+def do_revoke_authorization(
+    user, public_id, authorization_public_id, revoked_on: dt.date | None, how: str
+) -> Authorization:
+    """Record that the patient revoked an authorization in writing (164.508(b)(5)). The
+    authorization row keeps what was checked; the revocation is added to it with the
+    request's history. An open request that relied on it is pended again (with a
+    letter) when nothing else covers it; what was released before stays released."""
+    request = open_request(user, public_id, action=Action.UPDATE)
+    today = policy.local_date(clock.now())
+    how = (how or "").strip()
+    errors = {}
+    if revoked_on is None:
+        errors["revoked_on"] = "Give the date of the written revocation."
+    elif revoked_on > today:
+        errors["revoked_on"] = "The revocation date cannot be in the future."
+    if not how:
+        errors["how"] = "Say how the revocation came (e.g. signed letter received)."
+    if errors:
+        raise ValidationError(errors)
+    authorization = request.authorizations.filter(public_id=authorization_public_id).first()
+    if authorization is None:
+        raise Http404("No such authorization on this request")
+    if authorization.revoked_on is not None:
+        raise refuse(user, request, Action.UPDATE, "The authorization is already revoked.")
+    with transaction.atomic():
+        authorization.revoked_on = revoked_on
+        authorization.valid = False
+        authorization.problems = [
+            *authorization.problems,
+            f"The authorization was revoked on {revoked_on.isoformat()}.",
+        ]
+        authorization.save(update_fields=["revoked_on", "valid", "problems"])
+        event(
+            request,
+            "revoked",
+            user,
+            authorization=str(authorization.public_id),
+            revoked_on=revoked_on.isoformat(),
+            how=how[:200],
+        )
+        audit(user, request, Action.UPDATE, revoked=str(authorization.public_id))
+        reasons = missing(request, today)
+        if reasons and request.status in (RequestStatus.IN_PROCESS, RequestStatus.QC):
+            _pend(user, request, reasons)
+    return authorization
+
+
 def do_record_identity(user, public_id, how: str) -> RoiRequest:
     """Record how the requester's identity or authority was verified."""
-    request = find_request(user, public_id, permission=RP.LOG_REQUESTS, action=Action.UPDATE)
+    request = open_request(user, public_id, permission=RP.LOG_REQUESTS, action=Action.UPDATE)
     how = (how or "").strip()
     if not how:
         raise ValidationError({"identity_verified": "Say how the identity was verified."})
@@ -447,14 +593,14 @@ def do_record_identity(user, public_id, how: str) -> RoiRequest:
 def do_extend(user, public_id, reason: str) -> RoiRequest:
     """The one extension (164.524(b)(2)(ii)): inside the first period, with a written
     notice of the reason and the new date."""
-    request = find_request(user, public_id, action=Action.UPDATE)
+    request = open_request(user, public_id, action=Action.UPDATE)
     reason = (reason or "").strip()
     today = policy.local_date(clock.now())
     if not reason:
         raise ValidationError({"reason": "Give the reason for the delay; it goes in the notice."})
     if request.extended_due_on:
         raise refuse(user, request, Action.UPDATE, "The request was already extended once.")
-    if request.status not in OPEN_STATUSES:
+    if request.status not in RUNNING_STATUSES:
         raise refuse(
             user, request, Action.UPDATE, f"The request is {request.get_status_display().lower()}."
         )
@@ -502,7 +648,7 @@ def do_extend(user, public_id, reason: str) -> RoiRequest:
 
 
 def do_assign(user, public_id, assignee) -> RoiRequest:
-    request = find_request(user, public_id, action=Action.UPDATE)
+    request = open_request(user, public_id, action=Action.UPDATE)
     from accounts.access import has_permission
 
     if assignee is None or not has_permission(assignee, RP.PROCESS):
@@ -514,4 +660,49 @@ def do_assign(user, public_id, assignee) -> RoiRequest:
         request.save(update_fields=["assigned_to", "updated_at", "version"])
         event(request, "assigned", user, assignee=str(assignee.public_id))
         audit(user, request, Action.UPDATE, assigned=str(assignee.public_id))
+    return request
+
+
+CLOSE_REASONS = {
+    "delivered": "Done: the records were delivered, or the denial letter sent",
+    "withdrawn": "Withdrawn by the requester",
+    "no_response": "No answer to the pend letter",
+    "duplicate": "Duplicate of another request",
+}
+
+
+def do_close(user, public_id, reason: str, note: str = "") -> RoiRequest:
+    """Close a request: a released or denied one once the work is done, or an open one
+    the requester withdrew, never completed after a pend letter, or that duplicates
+    another. The reason is kept in the history; a closed request leaves the queue."""
+    request = open_request(user, public_id, action=Action.UPDATE)
+    if reason not in CLOSE_REASONS:
+        raise ValidationError({"reason": "Choose why the request is closed."})
+    done = (RequestStatus.RELEASED, RequestStatus.DENIED)
+    if request.status == RequestStatus.CLOSED:
+        raise refuse(user, request, Action.UPDATE, "The request is already closed.")
+    if reason == "delivered" and request.status not in done:
+        raise refuse(
+            user, request, Action.UPDATE, "Only a released or denied request is closed as done."
+        )
+    if reason != "delivered" and request.status not in RUNNING_STATUSES:
+        raise refuse(
+            user,
+            request,
+            Action.UPDATE,
+            f"A {request.get_status_display().lower()} request is closed as done.",
+        )
+    with transaction.atomic():
+        # event() records the status it leaves and moves the request to "closed".
+        event(
+            request,
+            "closed",
+            user,
+            to_status=RequestStatus.CLOSED,
+            reason=reason,
+            note=(note or "").strip()[:300],
+        )
+        request.closed_at = clock.now()
+        request.save(update_fields=["closed_at"])
+        audit(user, request, Action.UPDATE, closed=reason)
     return request

@@ -15,7 +15,9 @@ urlpatterns = [
     path(f"{R}attach/", views.attach_view, name="attach"),
     path(f"{R}authorization/", views.authorization_view, name="authorization"),
     path(f"{R}identity/", views.identity_view, name="identity"),
+    path(f"{R}revoke/", views.revoke_view, name="revoke"),
     path(f"{R}check/", views.check_view, name="check"),
     path(f"{R}extend/", views.extend_view, name="extend"),
+    path(f"{R}close/", views.close_view, name="close"),
     path(f"{R}assign/", views.assign_view, name="assign"),
 ]

@@ -46,7 +46,7 @@ from audit.actions import record_event
 from audit.models import Action, Outcome
 from documents.models import Document, DocumentStatus, DocumentVersion, SensitiveCategory
 from documents.workflow import AUTHENTICATED
-from patients.access import facility_ids
+from patients.access import RestrictedRecord, facility_ids, may_open_restricted
 from recordroom import clock
 from roi import disclosure_rules as rules
 from roi.models import (
@@ -102,6 +102,20 @@ def find_request(user, public_id, *, permission=RP.PROCESS, action=Action.VIEW) 
             reason="no such request at the user's facilities",
         )
         raise Http404("No such request")
+    patient = found.patient
+    if patient.is_restricted and not may_open_restricted(user, patient):
+        # A request for a restricted record opens only with a relationship (job-duty
+        # grant, treatment, break-the-glass), as the record itself does.
+        record_event(
+            user,
+            action,
+            outcome=Outcome.DENIED,
+            patient_id=patient.public_id,
+            object_type=REQUEST,
+            object_id=str(found.public_id),
+            reason=f"restricted record ({patient.restriction}) without a relationship",
+        )
+        raise RestrictedRecord(patient)
     return found
 
 

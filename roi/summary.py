@@ -7,7 +7,7 @@ from accounts.access import has_permission
 from patients.access import facility_ids
 from recordroom import clock
 from roi import policy
-from roi.intake import OPEN_STATUSES
+from roi.intake import RUNNING_STATUSES
 from roi.models import RequestStatus, RoiRequest
 from roi.permissions import RoiPermission as RP
 
@@ -16,7 +16,7 @@ LIMIT = 8
 
 def _open(user):
     return RoiRequest.objects.filter(
-        facility_id__in=facility_ids(user), status__in=[*OPEN_STATUSES, RequestStatus.QC]
+        facility_id__in=facility_ids(user), status__in=RUNNING_STATUSES
     )
 
 

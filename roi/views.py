@@ -1,7 +1,8 @@
 """ROI intake screens: the work queue, logging a request (patient chosen through the MPI
 search), the request's page (clocks, documents, authorization checklist, history,
 letters, then the processing controls), and the intake steps: attach, record the
-authorization, record the identity check, validate (pend or go on), extend, assign.
+authorization or its revocation, record the identity check, validate (pend or go on),
+extend, assign.
 
 Thin: access → form → one action → render. Reading pages answer GET; changes POST only.
 """
@@ -16,7 +17,14 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from recordroom import clock
 from roi import access, intake, policy, processing
 from roi.accounting_views import apply_errors, search_context
-from roi.forms import AttachmentForm, AuthorizationForm, ExtendForm, IdentityForm, RequestForm
+from roi.forms import (
+    AttachmentForm,
+    AuthorizationForm,
+    ExtendForm,
+    IdentityForm,
+    RequestForm,
+    RevokeForm,
+)
 from roi.models import RequesterType, RequestStatus
 from roi.permissions import RoiPermission as RP
 
@@ -49,6 +57,7 @@ def new_view(request):
 
 @require_http_methods(["GET", "POST"])
 def new_for_patient_view(request, patient_id):
+    access.require_logging(request.user, patient_id)
     form = RequestForm(
         request.POST or None,
         initial={"received_on": policy.local_date(clock.now()), "scope_all": True},
@@ -97,6 +106,8 @@ def _page(request, public_id, *, forms=None, status=200):
         "authorization_form": forms.get("authorization") or AuthorizationForm(),
         "identity_form": forms.get("identity") or IdentityForm(),
         "extend_form": forms.get("extend") or ExtendForm(),
+        "close_reasons": list(intake.CLOSE_REASONS.items()),
+        "revoke_form": forms.get("revoke") or RevokeForm(),
     }
     return render(request, "roi/request.html", context, status=status)
 
@@ -171,6 +182,25 @@ def authorization_view(request, public_id):
 
 
 @require_POST
+def revoke_view(request, public_id):
+    form = RevokeForm(request.POST)
+    return _step(
+        request,
+        public_id,
+        "revoke",
+        form,
+        lambda f: intake.do_revoke_authorization(
+            request.user,
+            public_id,
+            f.cleaned_data["authorization"],
+            f.cleaned_data["revoked_on"],
+            f.cleaned_data["how"],
+        ),
+        "The revocation is recorded.",
+    )
+
+
+@require_POST
 def identity_view(request, public_id):
     form = IdentityForm(request.POST)
     return _step(
@@ -230,3 +260,19 @@ def assign_view(request, public_id):
 @require_GET
 def dashboard_view(request):
     return render(request, "roi/dashboard.html", {"board": access.dashboard(request.user)})
+
+
+@require_POST
+def close_view(request, public_id):
+    try:
+        intake.do_close(
+            request.user,
+            public_id,
+            request.POST.get("reason", "")[:20],
+            request.POST.get("note", "")[:300],
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, "The request is closed.")
+    return redirect("roi:request", public_id=public_id)

@@ -44,6 +44,7 @@ def test_the_demo_has_requests_in_every_state(made):
         RequestStatus.QC,
         RequestStatus.RELEASED,
         RequestStatus.DENIED,
+        RequestStatus.CLOSED,
     } <= statuses
     attorney = RoiRequest.objects.get(requester_type="attorney")
     assert attorney.status == RequestStatus.PENDED

@@ -366,3 +366,33 @@ def test_the_home_page_shows_requests_due_and_pended_without_names(client, perso
     assert f"{due.number} · Patient · overdue 37 days" in page
     assert f"{held.number} · Attorney · 1 item missing" in page
     assert patient.display_name not in page
+
+
+def test_closing_a_request(client, personas, patient, audit_rows):
+    from recordroom.testing import sign_in
+
+    withdrawn = _log(personas, patient)
+    with pytest.raises(ValidationError, match="released or denied"):
+        intake.do_close(personas.roi_specialist, withdrawn.public_id, "delivered")
+    closed = intake.do_close(personas.roi_specialist, withdrawn.public_id, "withdrawn", "by phone")
+    assert closed.status == RequestStatus.CLOSED and closed.closed_at == NOW
+    (last,) = closed.events.filter(kind="closed")
+    assert (last.from_status, last.to_status, last.detail["reason"]) == (
+        "logged",
+        "closed",
+        "withdrawn",
+    )
+    with pytest.raises(ValidationError, match="already closed"):
+        intake.do_close(personas.roi_specialist, withdrawn.public_id, "duplicate")
+    assert audit_rows(action=Action.UPDATE, outcome=Outcome.DENIED, object_type="roi.request")
+    sign_in(client, personas.roi_specialist)
+    other = _log(personas, patient)
+    assert client.get(f"/roi/requests/{other.public_id}/close/").status_code == 405
+    client.post(f"/roi/requests/{other.public_id}/close/", {"reason": "duplicate"})
+    other.refresh_from_db()
+    assert other.status == RequestStatus.CLOSED
+    sign_in(client, personas.coder)
+    assert (
+        client.post(f"/roi/requests/{withdrawn.public_id}/close/", {"reason": "x"}).status_code
+        == 403
+    )

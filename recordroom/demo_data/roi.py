@@ -9,6 +9,7 @@ actions, so clocks, letters, packets, disclosures and the audit trail are all th
 - **released**: a patient's request released as a packet with a download link (and so a
   disclosure event), checked by the HIM administrator;
 - **denied**: a research request without an authorization, denied with a letter;
+- **closed**: an insurer's request withdrawn when the claim settled;
 - an **overdue** request received 40 days ago;
 - an **accounting of disclosures** entry by hand (a public health report).
 """
@@ -169,6 +170,17 @@ def load_roi(generator) -> dict:
         explanation="No authorization of the patient and no IRB waiver on file.",
     )
     count("denied")
+
+    withdrawn = _log(
+        specialist,
+        patients[3],
+        requester_type="payer",
+        requester_name="Claims review unit",
+        requester_organization="Evergreen Health Plan",
+        received_on=today - dt.timedelta(days=12),
+    )
+    intake.do_close(specialist, withdrawn.public_id, "withdrawn", "claim settled")
+    count("closed")
 
     late = _log(
         specialist,
