@@ -220,3 +220,23 @@ def dashboard(user, *, months: int = 12) -> Dashboard:
     )
     record_event(user, Action.VIEW, object_type="roi.dashboard", detail={"months": months})
     return result
+
+
+def encounter_choices(user, patient_public_id) -> list[tuple[str, str]]:
+    """The patient's encounters at the user's facilities, for a request that asks for
+    particular encounters: (public id, "visit number · class · dates"). Opening the
+    patient goes through the patient door (audited; restrictions apply)."""
+    from encounters.access import encounters_for_chart
+    from patients.access import access_patient
+
+    patient = access_patient(user, patient_public_id)
+    mine = facility_ids(user)
+    choices = []
+    for encounter in encounters_for_chart(patient)[:200]:
+        if encounter.facility_id not in mine:
+            continue
+        start = policy.local_date(encounter.started_at).isoformat()
+        end = policy.local_date(encounter.ended_at).isoformat() if encounter.ended_at else "…"
+        label = f"{encounter.visit_number} · {encounter.get_encounter_class_display()} · {start} – {end}"
+        choices.append((str(encounter.public_id), label))
+    return choices

@@ -53,6 +53,16 @@ class RequestForm(forms.Form):
     format = forms.ChoiceField(choices=Format.choices, initial=Format.ELECTRONIC)
     delivery = forms.ChoiceField(choices=Delivery.choices, initial=Delivery.PORTAL)
 
+    encounters = forms.MultipleChoiceField(
+        label="Encounters asked for", required=False, widget=forms.CheckboxSelectMultiple
+    )
+
+    def __init__(self, *args, encounter_choices=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["encounters"].choices = list(encounter_choices)
+        if not encounter_choices:
+            del self.fields["encounters"]
+
     def scope(self) -> dict:
         data = self.cleaned_data
         types = [t.strip() for t in (data.get("document_types") or "").split(",") if t.strip()]
@@ -61,6 +71,7 @@ class RequestForm(forms.Form):
             "date_from": data["date_from"].isoformat() if data.get("date_from") else "",
             "date_to": data["date_to"].isoformat() if data.get("date_to") else "",
             "document_types": types,
+            "encounters": list(data.get("encounters") or []),
             "sensitive_categories": list(data.get("sensitive_categories") or []),
         }
 

@@ -61,6 +61,7 @@ def new_for_patient_view(request, patient_id):
     form = RequestForm(
         request.POST or None,
         initial={"received_on": policy.local_date(clock.now()), "scope_all": True},
+        encounter_choices=access.encounter_choices(request.user, patient_id),
     )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data

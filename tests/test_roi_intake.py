@@ -396,3 +396,38 @@ def test_closing_a_request(client, personas, patient, audit_rows):
         client.post(f"/roi/requests/{withdrawn.public_id}/close/", {"reason": "x"}).status_code
         == 403
     )
+
+
+def test_a_request_can_ask_for_particular_encounters(client, personas, patient):
+    from encounters.models import Encounter
+    from recordroom.testing import sign_in
+
+    encounter = Encounter.objects.create(
+        patient=patient,
+        facility=personas.facility,
+        visit_number="V-ROI-1",
+        encounter_class="IMP",
+        status="finished",
+        started_at=NOW - dt.timedelta(days=20),
+        ended_at=NOW - dt.timedelta(days=15),
+        created_at=NOW,
+        updated_at=NOW,
+    )
+    sign_in(client, personas.roi_specialist)
+    form = client.get(f"/roi/requests/new/{patient.public_id}/").content.decode()
+    assert "V-ROI-1" in form
+    client.post(
+        f"/roi/requests/new/{patient.public_id}/",
+        {
+            "requester_type": "patient",
+            "requester_name": "Marigold Quillfeather",
+            "received_on": "2026-03-09",
+            "urgency": "routine",
+            "encounters": [str(encounter.public_id)],
+            "format": "electronic",
+            "delivery": "portal",
+        },
+    )
+    request = RoiRequest.objects.get()
+    assert request.scope["encounters"] == [str(encounter.public_id)]
+    assert not request.scope["all"]
