@@ -1,9 +1,10 @@
-"""URLs of this part (placeholder views are replaced as the part lands)."""
+"""URLs of the code look-up (``coding:lookup``, ``coding:lookup_results``)."""
 
 from django.urls import path
 
-from recordroom.views import not_found_view
+from coding import lookup_views
 
 urlpatterns = [
-    path("lookup/", not_found_view, name="lookup"),
+    path("lookup/", lookup_views.lookup_view, name="lookup"),
+    path("lookup/results/", lookup_views.lookup_results_view, name="lookup_results"),
 ]

@@ -59,3 +59,49 @@ class ReadmissionRule(models.Model):
 
     def __str__(self) -> str:
         return f"readmission rule from {self.effective_from}"
+
+
+class StatisticsPolicy(models.Model):
+    """The definitions the hospital statistics use, in force from ``effective_from``:
+    who is a newborn, what is a death, an operation, a consultation, and the hours and
+    days of the net and post-operative death rates (AHIMA). Versioned policy (data):
+    a change is a new row, never an edit; the row in force on a period's last day
+    applies to the period."""
+
+    effective_from = models.DateField()
+    newborn_admit_sources = models.JSONField(
+        default=list, blank=True, help_text="Admit sources of a baby born in this hospital."
+    )
+    death_dispositions = models.JSONField(
+        default=list, blank=True, help_text="Discharge dispositions that are a death."
+    )
+    net_death_hours = models.PositiveSmallIntegerField(
+        default=48, help_text="Deaths sooner than this after admission leave the net rate."
+    )
+    postoperative_days = models.PositiveSmallIntegerField(
+        default=10, help_text="A death this many days or fewer after surgery is post-operative."
+    )
+    surgical_categories = models.JSONField(
+        default=list, blank=True, help_text="Procedure category codes that are surgery."
+    )
+    surgical_codes = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Procedure codes that are surgery whatever the category.",
+    )
+    consultation_document_codes = models.JSONField(
+        default=list, blank=True, help_text="LOINC document types that record a consultation."
+    )
+    created_at = models.DateTimeField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    change_reason = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        db_table = "reports_statistics_policy"
+        ordering = ["-effective_from"]
+        verbose_name_plural = "statistics policies"
+
+    def __str__(self) -> str:
+        return f"statistics policy from {self.effective_from}"
