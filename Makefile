@@ -21,6 +21,7 @@ $(VENV)/.installed: pyproject.toml
 run: install
 	$(RUN_ENV) $(RR) migrate --no-input -v 0
 	$(RUN_ENV) $(RR) collectstatic --no-input -v 0
+	$(RUN_ENV) $(RR) codes load
 	$(RUN_ENV) $(RR) demo
 	@echo ""
 	@echo "RecordRoom is at http://$(HOST):$(PORT)/  (Ctrl-C stops it and its worker)"
