@@ -373,7 +373,7 @@ def _unchanged(system: str, edition: str, sha256: str) -> CodeSetRelease | None:
     return latest
 
 
-def _skip(system, edition, sha256) -> LoadResult | None:
+def _already_loaded(system, edition, sha256) -> LoadResult | None:
     existing = _unchanged(system, edition, sha256)
     if existing is None:
         return None
@@ -488,7 +488,7 @@ def store(
         raise CodeSetError(f"No {dict(CodeSystem.choices)[system]} codes to load.")
     started = clock.now()
     with transaction.atomic():
-        if replace and (skipped := _skip(system, edition, sha256)):
+        if replace and (skipped := _already_loaded(system, edition, sha256)):
             return skipped
         release = CodeSetRelease.objects.create(
             system=system,
@@ -538,7 +538,7 @@ def load_icd10cm(*, user=None, only: set[str] | None = None) -> LoadResult:
     icd = _icd_module()
     data_dir = Path(icd.__file__).parent / "data"
     sha = _sha256([data_dir / f for f in info["files"]], repr(sorted(only or [])).encode())
-    if only is None and (skipped := _skip(CodeSystem.ICD10CM, info["edition"], sha)):
+    if only is None and (skipped := _already_loaded(CodeSystem.ICD10CM, info["edition"], sha)):
         return skipped
     rows = icd10cm_rows(only)
     if only is None and len(rows) < 90000:
@@ -561,7 +561,7 @@ def load_icd10pcs(*, user=None, only: set[str] | None = None) -> LoadResult:
     require_manager(user)
     info = icd10pcs_source()
     sha = _sha256(info["files"], repr(sorted(only or [])).encode())
-    if only is None and (skipped := _skip(CodeSystem.ICD10PCS, info["edition"], sha)):
+    if only is None and (skipped := _already_loaded(CodeSystem.ICD10PCS, info["edition"], sha)):
         return skipped
     rows = icd10pcs_rows(only)
     if only is None and len(rows) < 70000:
