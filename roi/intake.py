@@ -34,11 +34,10 @@ from django.http import Http404
 from django.utils import timezone
 
 from accounts.access import require_permission
-from audit.actions import record_event
-from audit.models import Action, Outcome
+from audit.models import Action
 from documents import integrity
 from documents.models import SensitiveCategory
-from patients.access import RestrictedRecord, access_patient, facility_ids, may_open_restricted
+from patients.access import access_patient, facility_ids
 from patients.models import IdentifierKind
 from recordroom import clock
 from roi import authorizations, policy
@@ -56,7 +55,7 @@ from roi.models import (
     Urgency,
 )
 from roi.permissions import RoiPermission as RP
-from roi.processing import REQUEST, audit, event, find_request, refuse
+from roi.processing import audit, event, find_request, refuse
 
 # Requester types whose disclosure needs the patient's authorization (164.508). A payer
 # asking for payment needs none (164.506: treatment, payment and operations).
@@ -175,26 +174,9 @@ def _facility_for(user, patient):
 
 
 def open_request(user, public_id, *, permission=RP.PROCESS, action=Action.VIEW) -> RoiRequest:
-    """The request door of intake: :func:`roi.processing.find_request` (permission and
-    facility, refusals audited) plus the patient's restriction — a request for a
-    restricted record (VIP, employee, confidential) opens only for a user with a
-    relationship (job-duty grant, treatment, break-the-glass), as the record itself does.
-    The refusal is audited before it is raised; the middleware then offers the
-    restriction notice."""
-    request = find_request(user, public_id, permission=permission, action=action)
-    patient = request.patient
-    if patient.is_restricted and not may_open_restricted(user, patient):
-        record_event(
-            user,
-            action,
-            outcome=Outcome.DENIED,
-            patient_id=patient.public_id,
-            object_type=REQUEST,
-            object_id=str(request.public_id),
-            reason=f"restricted record ({patient.restriction}) without a relationship",
-        )
-        raise RestrictedRecord(patient)
-    return request
+    """The request door (:func:`roi.processing.find_request`): permission, facility and
+    the patient's restriction, each refusal audited before it is raised."""
+    return find_request(user, public_id, permission=permission, action=action)
 
 
 def do_log_request(user, patient_public_id, data: RequestInput) -> RoiRequest:
