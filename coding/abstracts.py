@@ -429,37 +429,60 @@ def do_set_poa(abstract, sequence, poa, *, acting_user, version=None, reason="")
     )
 
 
+# Diagnoses and procedures are kept in order the same way: the list of one kind is
+# read, changed, and numbered again from 1.
+_LISTS = {
+    "diagnosis": ("diagnoses", AbstractDiagnosis),
+    "procedure": ("procedures", AbstractProcedure),
+}
+
+
+def _remove_entry(abstract, kind, sequence, *, acting_user, version, reason) -> Abstract:
+    related, model = _LISTS[kind]
+
+    def work(locked):
+        rows = list(getattr(locked, related).order_by("sequence"))
+        row = _row(rows, sequence, kind)
+        row.delete()
+        _resequence([r for r in rows if r.pk != row.pk], model)
+        return {"code": row.code, "sequence": int(sequence)}
+
+    what = f"{kind} {sequence} removed"
+    return _change(abstract, acting_user, version, work, reason=reason, what=what)
+
+
+def _move_entry(abstract, kind, sequence, to, *, acting_user, version, reason) -> Abstract:
+    related, model = _LISTS[kind]
+
+    def work(locked):
+        rows = list(getattr(locked, related).order_by("sequence"))
+        row = _row(rows, sequence, kind)
+        if not 1 <= int(to) <= len(rows):
+            raise ValidationError(f"Move to a position from 1 to {len(rows)}.")
+        rows.remove(row)
+        rows.insert(int(to) - 1, row)
+        _resequence(rows, model)
+        return {"code": row.code, "sequence": int(to)}
+
+    what = f"{kind} {sequence} moved to {to}"
+    return _change(abstract, acting_user, version, work, reason=reason, what=what)
+
+
 def do_remove_diagnosis(
     abstract: Abstract, sequence: int, *, acting_user, version=None, reason=""
 ) -> Abstract:
-    def work(locked):
-        rows = list(locked.diagnoses.order_by("sequence"))
-        row = _row(rows, sequence, "diagnosis")
-        row.delete()
-        _resequence([r for r in rows if r.pk != row.pk], AbstractDiagnosis)
-        return {"code": row.code, "sequence": int(sequence)}
-
-    what = f"diagnosis {sequence} removed"
-    return _change(abstract, acting_user, version, work, reason=reason, what=what)
+    return _remove_entry(
+        abstract, "diagnosis", sequence, acting_user=acting_user, version=version, reason=reason
+    )
 
 
 def do_move_diagnosis(
     abstract: Abstract, sequence: int, to: int, *, acting_user, version=None, reason=""
 ) -> Abstract:
     """Move a diagnosis to position ``to`` (1 makes it the principal)."""
-
-    def work(locked):
-        rows = list(locked.diagnoses.order_by("sequence"))
-        row = _row(rows, sequence, "diagnosis")
-        if not 1 <= int(to) <= len(rows):
-            raise ValidationError(f"Move to a position from 1 to {len(rows)}.")
-        rows.remove(row)
-        rows.insert(int(to) - 1, row)
-        _resequence(rows, AbstractDiagnosis)
-        return {"code": row.code, "sequence": int(to)}
-
-    what = f"diagnosis {sequence} moved to {to}"
-    return _change(abstract, acting_user, version, work, reason=reason, what=what)
+    return _move_entry(
+        abstract, "diagnosis", sequence, to, acting_user=acting_user, version=version, reason=reason
+    )
 
 
 # --- procedures ---------------------------------------------------------------------------
@@ -561,34 +584,18 @@ def do_change_procedure(
 def do_remove_procedure(
     abstract: Abstract, sequence: int, *, acting_user, version=None, reason=""
 ) -> Abstract:
-    def work(locked):
-        rows = list(locked.procedures.order_by("sequence"))
-        row = _row(rows, sequence, "procedure")
-        row.delete()
-        _resequence([r for r in rows if r.pk != row.pk], AbstractProcedure)
-        return {"code": row.code, "sequence": int(sequence)}
-
-    what = f"procedure {sequence} removed"
-    return _change(abstract, acting_user, version, work, reason=reason, what=what)
+    return _remove_entry(
+        abstract, "procedure", sequence, acting_user=acting_user, version=version, reason=reason
+    )
 
 
 def do_move_procedure(
     abstract: Abstract, sequence: int, to: int, *, acting_user, version=None, reason=""
 ) -> Abstract:
     """Move a procedure to position ``to`` (1 is the principal procedure)."""
-
-    def work(locked):
-        rows = list(locked.procedures.order_by("sequence"))
-        row = _row(rows, sequence, "procedure")
-        if not 1 <= int(to) <= len(rows):
-            raise ValidationError(f"Move to a position from 1 to {len(rows)}.")
-        rows.remove(row)
-        rows.insert(int(to) - 1, row)
-        _resequence(rows, AbstractProcedure)
-        return {"code": row.code, "sequence": int(to)}
-
-    what = f"procedure {sequence} moved to {to}"
-    return _change(abstract, acting_user, version, work, reason=reason, what=what)
+    return _move_entry(
+        abstract, "procedure", sequence, to, acting_user=acting_user, version=version, reason=reason
+    )
 
 
 # --- status -------------------------------------------------------------------------------
