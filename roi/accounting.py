@@ -147,20 +147,10 @@ def facility_for(user, patient):
 
 
 def policy_in_force(facility, on_date: dt.date) -> RoiPolicy:
-    """The ROI policy for ``facility`` on ``on_date``: ``roi.policy.policy_for`` where it
-    exists, else the newest row in force (the facility's own first), else the model's
-    US defaults (unsaved)."""
-    try:
-        from roi.policy import policy_for
-    except ImportError:
-        policy_for = None
-    if policy_for is not None:
-        found = policy_for(facility, on_date)
-        if found is not None:
-            return found
-    rows = RoiPolicy.objects.filter(effective_from__lte=on_date).order_by("-effective_from", "-pk")
-    own = rows.filter(facility=facility).first() if facility is not None else None
-    return own or rows.filter(facility__isnull=True).first() or RoiPolicy(parameters={})
+    """The ROI policy for ``facility`` on ``on_date`` (:func:`roi.policy.policy_for`)."""
+    from roi.policy import policy_for
+
+    return policy_for(facility, on_date)
 
 
 def accounting_fee(policy: RoiPolicy) -> Decimal:

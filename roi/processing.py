@@ -179,19 +179,11 @@ def locked(request: RoiRequest) -> RoiRequest:
 
 
 def policy_for(request: RoiRequest) -> RoiPolicy:
-    """The ROI policy in force for the request's facility on its date of receipt (the
-    facility's own before the default); the model's defaults when none is configured."""
-    found = (
-        RoiPolicy.objects.filter(effective_from__lte=request.received_on)
-        .filter(facility__in=[request.facility_id])
-        .order_by("-effective_from", "-pk")
-        .first()
-    ) or (
-        RoiPolicy.objects.filter(effective_from__lte=request.received_on, facility__isnull=True)
-        .order_by("-effective_from", "-pk")
-        .first()
-    )
-    return found or RoiPolicy(effective_from=request.received_on, due_days={})
+    """The ROI policy in force for the request's facility on its date of receipt
+    (:func:`roi.policy.policy_for`: the facility's own before the default)."""
+    from roi import policy
+
+    return policy.policy_for(request.facility, request.received_on)
 
 
 def valid_authorizations(request: RoiRequest, on: dt.date | None = None) -> list[Authorization]:
