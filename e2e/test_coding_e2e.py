@@ -36,8 +36,15 @@ def test_a_coder_codes_an_inpatient_meets_an_edit_fixes_it_and_finalises(page):
     if start.count():
         start.click()
         expect(page.locator("#abstract-status")).to_have_text("Not started")
-    if not page.locator("#disposition").input_value():
-        page.select_option("#disposition", "01")
+    # The header edits (admission source, disposition) are met first, whatever the
+    # demo encounter found has recorded.
+    if not (
+        page.locator("#disposition").input_value() and page.locator("#admit_source").input_value()
+    ):
+        if not page.locator("#disposition").input_value():
+            page.select_option("#disposition", "01")
+        if not page.locator("#admit_source").input_value():
+            page.select_option("#admit_source", "1")
         page.get_by_role("button", name="Save header").click()
         expect(page.locator("#workspace")).to_contain_text("Header saved.")
 
@@ -63,8 +70,15 @@ def test_a_coder_codes_an_inpatient_meets_an_edit_fixes_it_and_finalises(page):
     expect(page.locator("#abstract-status")).to_have_text("In progress")
 
     # Fix it: POA Y on the second diagnosis (saved on change).
-    page.select_option("#poa-2", "Y")
-    expect(page.locator("#edit-errors")).to_have_text("0")
+    # The refused finalise re-draws the workspace; wait for it before the next change,
+    # and for the POA change's own answer.
+    page.wait_for_load_state("networkidle")
+    with page.expect_response(lambda r: "/diagnoses/2/" in r.url and r.request.method == "POST"):
+        page.select_option("#poa-2", "Y")
+    expect(page.locator("#edits-panel")).not_to_contain_text("needs a present-on-admission")
+    assert page.locator("#edit-errors").inner_text().strip() == "0", page.locator(
+        "#edits-panel"
+    ).inner_text()
     page.get_by_role("button", name="Finalise").click()
     expect(page.locator("#abstract-status")).to_have_text("Final")
     expect(page.locator("#drg-number")).to_have_text("DRG 291")
