@@ -24,7 +24,7 @@ from pydantic import ValidationError as PydanticValidationError
 from accounts.access import require_permission
 from audit.actions import record_event
 from audit.models import Action, Purpose
-from clinical.models import ClinicalEntry, ClinicalEntryVersion, ResourceType
+from clinical.models import CODED_SOURCE, ClinicalEntry, ClinicalEntryVersion, ResourceType
 from clinical.permissions import ClinicalPermission
 from clinical.signals import clinical_entry_changed
 from encounters.models import EncounterStatus
@@ -466,21 +466,25 @@ def do_record_clinical_entry(
     if len(source) > 120:
         raise ValidationError({"source": ["The source is longer than 120 characters."]})
     with transaction.atomic():
-        now = clock.now()
-        entry = ClinicalEntry(
-            patient=patient,
-            encounter=encounter,
-            resource=data,
-            source=source,
-            recorded_at=now,
-            recorded_by=acting_user,
-            version=1,
-            **columns,
-        )
-        entry.resource = _stamp(entry, data, now)
-        entry.save(force_insert=True)
-        _write_version(entry, acting_user=acting_user, reason="recorded", now=now)
-        _audit(entry, Action.CREATE, acting_user=acting_user, source=source[:60])
+        return _create(patient, encounter, data, columns, source=source, acting_user=acting_user)
+
+
+def _create(patient, encounter, data: dict, columns: dict, *, source: str, acting_user):
+    now = clock.now()
+    entry = ClinicalEntry(
+        patient=patient,
+        encounter=encounter,
+        resource=data,
+        source=source,
+        recorded_at=now,
+        recorded_by=acting_user,
+        version=1,
+        **columns,
+    )
+    entry.resource = _stamp(entry, data, now)
+    entry.save(force_insert=True)
+    _write_version(entry, acting_user=acting_user, reason="recorded", now=now)
+    _audit(entry, Action.CREATE, acting_user=acting_user, source=source[:60])
     return entry
 
 
@@ -518,15 +522,19 @@ def do_update_clinical_entry(
         )
         if locked.entered_in_error:
             raise ValidationError({"__all__": ["This entry was marked entered in error."]})
-        for key, value in columns.items():
-            setattr(locked, key, value)
-        locked.version += 1
-        locked.resource = _stamp(locked, data, now)
-        locked.save()
-        _write_version(locked, acting_user=acting_user, reason=reason, now=now)
-        _audit(locked, Action.UPDATE, acting_user=acting_user, reason=reason)
+        _new_version(locked, data, columns, acting_user=acting_user, reason=reason, now=now)
     _copy(entry, locked)
     return entry
+
+
+def _new_version(locked: ClinicalEntry, data, columns, *, acting_user, reason, now) -> None:
+    for key, value in columns.items():
+        setattr(locked, key, value)
+    locked.version += 1
+    locked.resource = _stamp(locked, data, now)
+    locked.save()
+    _write_version(locked, acting_user=acting_user, reason=reason, now=now)
+    _audit(locked, Action.UPDATE, acting_user=acting_user, reason=reason)
 
 
 def _mark_resource_in_error(resource_type: str, resource: dict) -> dict:
@@ -565,20 +573,72 @@ def do_mark_clinical_entry_in_error(
         )
         if locked.entered_in_error:
             raise ValidationError({"__all__": ["This entry is already marked entered in error."]})
-        locked.entered_in_error = True
-        locked.version += 1
-        locked.resource = _stamp(
-            locked, _mark_resource_in_error(locked.resource_type, locked.resource), now
-        )
-        if locked.resource_type not in _VERIFICATION:
-            locked.status = "entered-in-error"
-        locked.save(update_fields=["entered_in_error", "version", "resource", "status"])
-        _write_version(
-            locked, acting_user=acting_user, reason=f"entered in error: {reason}", now=now
-        )
-        _audit(locked, Action.UPDATE, acting_user=acting_user, reason=reason, entered_in_error=True)
+        _mark_in_error(locked, acting_user=acting_user, reason=reason, now=now)
     _copy(entry, locked)
     return entry
+
+
+def _mark_in_error(locked: ClinicalEntry, *, acting_user, reason: str, now) -> None:
+    locked.entered_in_error = True
+    locked.version += 1
+    locked.resource = _stamp(
+        locked, _mark_resource_in_error(locked.resource_type, locked.resource), now
+    )
+    if locked.resource_type not in _VERIFICATION:
+        locked.status = "entered-in-error"
+    locked.save(update_fields=["entered_in_error", "version", "resource", "status"])
+    _write_version(locked, acting_user=acting_user, reason=f"entered in error: {reason}", now=now)
+    _audit(locked, Action.UPDATE, acting_user=acting_user, reason=reason, entered_in_error=True)
+
+
+# --- the final coded diagnoses --------------------------------------------------------------
+
+
+def project_coded_diagnoses(encounter, resources: list[dict], *, acting_user, reason: str) -> None:
+    """Keep the encounter's final coded diagnoses as encounter-diagnosis Conditions, so
+    the FHIR Condition search, read, $everything and bulk export carry the final codes.
+
+    Called by ``coding.abstracts`` inside its transaction when an abstract becomes final
+    (or final again after a rebill), after it has checked the coder's permission: these
+    entries are a projection of the abstract, not a clinician's documentation, so they
+    need no clinical permission and carry ``source = CODED_SOURCE`` (the completion rule
+    for a final diagnosis does not count them). One entry per code: a code already
+    projected gets a new version when its resource changed (sequence, POA), a code no
+    longer on the abstract is marked entered in error (kept, with its versions)."""
+    parsed = [parse_resource(resource) for resource in resources]
+    current = {
+        entry.code: entry
+        for entry in ClinicalEntry.objects.select_for_update(of=("self",))
+        .select_related("patient", "encounter")
+        .filter(encounter=encounter, source=CODED_SOURCE, entered_in_error=False)
+    }
+    now = clock.now()
+    for _resource_type, data, columns in parsed:
+        entry = current.pop(columns["code"], None)
+        if entry is None:
+            _create(
+                encounter.patient,
+                encounter,
+                data,
+                columns,
+                source=CODED_SOURCE,
+                acting_user=acting_user,
+            )
+            continue
+        if _unstamped(entry.resource) != _unstamped(data):
+            _new_version(entry, data, columns, acting_user=acting_user, reason=reason, now=now)
+    for entry in current.values():
+        _mark_in_error(
+            entry,
+            acting_user=acting_user,
+            reason=f"no longer a final code of the encounter ({reason})",
+            now=now,
+        )
+
+
+def _unstamped(resource: dict) -> dict:
+    """A resource without what ``_stamp`` sets, to compare content."""
+    return {k: v for k, v in resource.items() if k not in ("id", "meta", "subject", "encounter")}
 
 
 def _copy(target: ClinicalEntry, source: ClinicalEntry) -> None:

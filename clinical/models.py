@@ -21,6 +21,11 @@ class ResourceType(models.TextChoices):
     IMMUNIZATION = "Immunization", "Immunization"
 
 
+# The source of the encounter-diagnosis Conditions that project a final coded abstract
+# (clinical.actions.project_coded_diagnoses): billing codes, not a clinician's entry.
+CODED_SOURCE = "RecordRoom coding: final abstract"
+
+
 class ClinicalEntry(models.Model):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     patient = models.ForeignKey(

@@ -43,7 +43,10 @@ from django.http import Http404
 from accounts.access import require_permission
 from audit.actions import record_event
 from audit.models import Action, Outcome
+from clinical.actions import project_coded_diagnoses
+from coding import codes as code_rules
 from coding import edits as edit_rules
+from coding.export import condition_resources
 from coding.grouping import Grouping, group_claim
 from coding.models import (
     POA,
@@ -328,21 +331,12 @@ def do_set_header(
 
 def clean_code(code: str, system: str = CodeSystem.ICD10CM) -> str:
     """Normalise typed input (``e11.9`` → ``E119``) and check its form."""
-    value = edit_rules.normalise(code)
-    if not value:
-        raise ValidationError({"code": "Enter a code."})
-    if system not in edit_rules.FORMATS:
+    if system not in code_rules.FORMATS:
         raise ValidationError({"system": "Choose ICD-10-PCS, HCPCS or CPT."})
-    if not edit_rules.well_formed(system, value):
-        name = edit_rules.SYSTEM_NAMES[system]
-        shapes = {
-            CodeSystem.ICD10CM: "a letter, a digit, a digit or letter, then up to four more",
-            CodeSystem.ICD10PCS: "exactly 7 characters, digits and letters except I and O",
-            CodeSystem.HCPCS: "a letter and 4 digits",
-            CodeSystem.CPT: "5 characters: 4 digits then a digit, F or T",
-        }
-        raise ValidationError({"code": f"“{code[:12]}” is not an {name} code ({shapes[system]})."})
-    return value
+    problem = code_rules.format_problem(system, code)
+    if problem:
+        raise ValidationError({"code": problem})
+    return code_rules.normalise(code)
 
 
 def clean_poa(poa: str) -> str:
@@ -393,7 +387,7 @@ def do_add_diagnosis(
         _resequence([new, *rows] if principal else [*rows, new], AbstractDiagnosis)
         return {"code": value, "sequence": new.sequence}
 
-    what = f"diagnosis {edit_rules.dotted(value)} added" + (" as principal" if principal else "")
+    what = f"diagnosis {code_rules.dotted(value)} added" + (" as principal" if principal else "")
     return _change(abstract, acting_user, version, work, reason=reason, what=what)
 
 
@@ -676,13 +670,20 @@ def do_finalise_abstract(abstract: Abstract, *, acting_user, version=None) -> Ab
         locked.status = S.REBILLED if locked.finalised_at else S.FINAL
         locked.finalised_at = now
         locked.finalised_by = acting_user
+        reason = "finalised" if locked.status == S.FINAL else "finalised (rebill)"
         _commit(
             locked,
             acting_user,
-            "finalised" if locked.status == S.FINAL else "finalised (rebill)",
+            reason,
             what="finalise",
             status=locked.status,
             drg=locked.drg or None,
+        )
+        project_coded_diagnoses(
+            locked.encounter,
+            condition_resources(locked.encounter),
+            acting_user=acting_user,
+            reason=reason,
         )
     abstract.refresh_from_db()
     return abstract

@@ -9,7 +9,8 @@ and Condition resources carry its final codes.
 - :func:`encounter_diagnoses` gives the ``Encounter.diagnosis`` entries (billing
   diagnoses, ranked) with the ``contained`` Conditions they point to, for the FHIR
   Encounter served by ``interop.serialize``; :func:`condition_resources` the
-  encounter-diagnosis Conditions themselves. Both are empty until the abstract is final.
+  encounter-diagnosis Conditions themselves, which the finalisation keeps as clinical
+  entries (served by the FHIR Condition API). Both are empty until the abstract is final.
 - :func:`export_csv` writes one line per code of every final abstract in a period.
 
 Exports are audited as exports with the patients they contain.
@@ -26,6 +27,7 @@ from django.utils import timezone
 
 from audit.models import Action
 from coding import work_access as wa
+from coding.codes import dotted
 from coding.models import Abstract, AbstractStatus, Code, CodeSystem
 from coding.permissions import CodingPermission as K
 from patients.access import Scope, access_patient
@@ -72,13 +74,6 @@ CSV_HEADER = [
 ]
 
 
-def dotted(system: str, code: str) -> str:
-    """ICD-10-CM shows a dot after the third character; other systems are as stored."""
-    if system == CodeSystem.ICD10CM and len(code) > 3 and "." not in code:
-        return f"{code[:3]}.{code[3:]}"
-    return code
-
-
 def _titles(abstract: Abstract) -> dict[tuple[str, str], str]:
     wanted = [(CodeSystem.ICD10CM, d.code) for d in abstract.diagnoses.all()]
     wanted += [(p.system, p.code) for p in abstract.procedures.all()]
@@ -91,7 +86,7 @@ def _titles(abstract: Abstract) -> dict[tuple[str, str], str]:
 
 
 def _coding(system: str, code: str, titles: dict) -> dict:
-    coding = {"system": SYSTEM_URIS.get(system, system), "code": dotted(system, code)}
+    coding = {"system": SYSTEM_URIS.get(system, system), "code": dotted(code, system)}
     title = titles.get((system, code))
     if title:
         coding["display"] = title
@@ -261,6 +256,9 @@ def _condition(abstract: Abstract, d, titles: dict, *, contained: bool) -> dict:
         "subject": {"reference": f"Patient/{abstract.patient.public_id}"},
         "encounter": {"reference": f"Encounter/{abstract.encounter.public_id}"},
     }
+    if not contained and abstract.encounter.ended_at:
+        # As of the discharge: the final diagnoses describe the stay as a whole.
+        resource["recordedDate"] = _instant(abstract.encounter.ended_at)
     if d.poa:
         resource["extension"] = [
             {
@@ -295,7 +293,9 @@ def encounter_diagnoses(encounter) -> dict:
 
 def condition_resources(encounter) -> list[dict]:
     """The final abstract's diagnoses as stand-alone encounter-diagnosis Conditions
-    (validated), for a FHIR Condition search by encounter; empty while not final."""
+    (validated); empty while not final. ``coding.abstracts`` keeps them as clinical
+    entries (``clinical.actions.project_coded_diagnoses``) whenever an abstract becomes
+    final, so the FHIR Condition search, read, $everything and bulk export serve them."""
     abstract = _final_abstract(encounter)
     if abstract is None:
         return []
@@ -412,7 +412,7 @@ def export_csv(user, *, start: dt.date, end: dt.date) -> CsvExport:
                     kind,
                     str(d.sequence),
                     "ICD-10-CM",
-                    dotted(CodeSystem.ICD10CM, d.code),
+                    dotted(d.code),
                     d.poa,
                     "",
                     _instant(a.finalised_at),

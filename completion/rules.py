@@ -401,7 +401,7 @@ class Context:
 
 
 def build_context(encounter, now: dt.datetime) -> Context:
-    from clinical.models import ClinicalEntry, ResourceType
+    from clinical.models import CODED_SOURCE, ClinicalEntry, ResourceType
     from documents.models import Document, DocumentVersion
 
     documents = list(
@@ -420,7 +420,10 @@ def build_context(encounter, now: dt.datetime) -> Context:
             encounter=encounter,
             entered_in_error=False,
             resource_type__in=[ResourceType.PROCEDURE, ResourceType.CONDITION],
-        ).order_by("effective_at", "pk")
+        )
+        # The coded final diagnoses are the coder's, not the clinician's documentation.
+        .exclude(source=CODED_SOURCE)
+        .order_by("effective_at", "pk")
     )
     return Context(
         encounter=encounter,
