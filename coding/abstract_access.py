@@ -19,6 +19,7 @@ from django.utils import timezone
 from accounts.access import has_permission, require_permission
 from audit.actions import record_event
 from audit.models import Action, Outcome
+from coding import codes as code_rules
 from coding import edits as edit_rules
 from coding.abstracts import DONE_STATUSES, OBJECT_TYPE, OPEN_STATUSES
 from coding.models import Abstract, Code, CodeSystem
@@ -144,7 +145,7 @@ def _attach(page: AbstractPage) -> None:
         page.diagnoses.append(
             {
                 "row": d,
-                "shown": edit_rules.dotted(d.code),
+                "shown": code_rules.dotted(d.code),
                 "title": titles.get((CodeSystem.ICD10CM, d.code), ""),
                 "findings": [
                     f
@@ -158,7 +159,7 @@ def _attach(page: AbstractPage) -> None:
         page.procedures.append(
             {
                 "row": p,
-                "shown": edit_rules.dotted(p.code, p.system),
+                "shown": code_rules.dotted(p.code, p.system),
                 "title": titles.get((p.system, p.code), ""),
                 "findings": [
                     f
@@ -185,11 +186,11 @@ def _suggestions(encounter, coded: set[str]) -> list[dict]:
         system = (row.code_system or "").lower()
         if "icd-10-cm" not in system and "icd10cm" not in system:
             continue
-        code = edit_rules.normalise(row.code)
+        code = code_rules.normalise(row.code)
         if not code or code in coded or code in seen:
             continue
         seen.add(code)
-        out.append({"code": code, "shown": edit_rules.dotted(code), "display": row.display})
+        out.append({"code": code, "shown": code_rules.dotted(code), "display": row.display})
     return out
 
 

@@ -40,21 +40,11 @@ from dataclasses import dataclass, field
 
 from django.db.models import Q
 
+from coding.codes import SYSTEM_NAMES, dotted, fiscal_year, normalise, well_formed
 from coding.models import Code, CodeEdit, CodeSystem, EditSeverity
 
 MCE_FIRST_DATE = dt.date(2022, 10, 1)
 MCE_LAST_DATE = dt.date(2027, 3, 31)
-ICD10CM_FORMAT = re.compile(r"^[A-Z][0-9][0-9A-Z]{1,5}$")
-ICD10PCS_FORMAT = re.compile(r"^[0-9A-HJ-NP-Z]{7}$")
-HCPCS_FORMAT = re.compile(r"^[A-Z][0-9]{4}$")
-CPT_FORMAT = re.compile(r"^[0-9]{4}[0-9FT]$")
-FORMATS = {
-    CodeSystem.ICD10CM: ICD10CM_FORMAT,
-    CodeSystem.ICD10PCS: ICD10PCS_FORMAT,
-    CodeSystem.HCPCS: HCPCS_FORMAT,
-    CodeSystem.CPT: CPT_FORMAT,
-}
-SYSTEM_NAMES = dict(CodeSystem.choices)
 # Probe ages that tell the four MCE age categories apart (newborn, paediatric,
 # maternity, adult): each category passes a different subset of them.
 PROBE_AGES = (0, 5, 12, 16, 40, 70)
@@ -65,28 +55,7 @@ _CODE_IN_NOTE = re.compile(
 )
 
 
-# --- small helpers (the code-set module's API is mirrored here, privately) ---------------
-
-
-def normalise(code: str) -> str:
-    """``e11.9`` → ``E119``: upper case, no dot, no spaces."""
-    return re.sub(r"[\s.]", "", str(code or "")).upper()
-
-
-def dotted(code: str, system: str = CodeSystem.ICD10CM) -> str:
-    if system == CodeSystem.ICD10CM and len(code) > 3:
-        return f"{code[:3]}.{code[3:]}"
-    return code
-
-
-def fiscal_year(day: dt.date) -> int:
-    """The federal fiscal year of a date (1 October starts the next one)."""
-    return day.year + 1 if day.month >= 10 else day.year
-
-
-def well_formed(system: str, code: str) -> bool:
-    pattern = FORMATS.get(system)
-    return bool(pattern and pattern.match(code))
+# --- small helpers ---------------------------------------------------------------------
 
 
 def age_on(birth_date: dt.date | None, day: dt.date) -> int | None:

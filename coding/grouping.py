@@ -22,7 +22,8 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from functools import lru_cache
 
-from coding.edits import Claim, discharge_status, dotted, fiscal_year, mce_sex, well_formed
+from coding.codes import dotted, fiscal_year, well_formed
+from coding.edits import Claim, discharge_status, mce_sex
 from coding.models import CodeSystem
 
 TABLE5_FISCAL_YEAR = 2026
