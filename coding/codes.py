@@ -136,13 +136,17 @@ def valid_from(found: Code) -> dt.date | None:
 
 def valid_on(found: Code | None, day: dt.date) -> bool:
     """Whether a stored code may be reported on ``day``: billable, and valid in the
-    day's fiscal year (and not before an April start)."""
+    day's fiscal year (not before an April start or a HCPCS code's added date, not after
+    a HCPCS termination date)."""
     if found is None or not found.billable:
         return False
     if fiscal_year(day) not in (found.fiscal_years or []):
         return False
-    start = (found.notes or {}).get("valid_from")
-    return not (start and day < dt.date.fromisoformat(start))
+    notes = found.notes or {}
+    start, until = notes.get("valid_from"), notes.get("valid_until")
+    if start and day < dt.date.fromisoformat(start):
+        return False
+    return not (until and day > dt.date.fromisoformat(until))
 
 
 def is_valid_on(system: str, code, day: dt.date) -> bool:
@@ -189,8 +193,11 @@ def check_code(system: str, code, day: dt.date | None = None) -> CodeCheck:
         years = found.fiscal_years or []
         when = _years_text(years) if years else "no fiscal year loaded"
         start = (found.notes or {}).get("valid_from")
-        if start and fiscal_year(day) in years:
-            when = f"from {start}"
+        until = (found.notes or {}).get("valid_until")
+        if fiscal_year(day) in years and (start or until):
+            when = " ".join(
+                part for part in (start and f"from {start}", until and f"until {until}") if part
+            )
         return CodeCheck(
             system,
             value,

@@ -590,8 +590,11 @@ def load_shipped(*, user=None) -> list[LoadResult]:
 # The fixed-width "HCPCS contractor record" (HCPC<year>_<MONTH>_ANWEB*.txt, 320
 # characters a record): code 1–5, sequence 6–10, record id 11 (3 first line of a
 # procedure, 4 its continuation, 7 first line of a modifier, 8 its continuation),
-# long description 12–91, short description 92–119.
+# long description 12–91, short description 92–119, … code added date 269–276, action
+# effective date 277–284, termination date 285–292 (YYYYMMDD or blank), action code 293
+# (CMS record layout "HCPCS Contractor Record").
 HCPCS_RECORD_LENGTH = 320
+_HCPCS_DATES = {"added": (268, 276), "action_effective": (276, 284), "valid_until": (284, 292)}
 _HCPCS_NAME = re.compile(r"HCPC(\d{4})_?([A-Z]{3})?", re.IGNORECASE)
 _QUARTERS = {"JAN": 1, "APR": 4, "JUL": 7, "OCT": 10}
 
@@ -614,6 +617,7 @@ def parse_hcpcs(path, *, year: int) -> tuple[list[Row], dt.date]:
     month = _QUARTERS.get((match.group(2) or "JAN").upper(), 1) if match else 1
     text, _ = _read_text(path)
     titles: dict[str, list[str]] = {}
+    dates: dict[str, dict] = {}
     order: list[str] = []
     lines = text.splitlines()
     if not lines:
@@ -639,6 +643,10 @@ def parse_hcpcs(path, *, year: int) -> tuple[list[Row], dt.date]:
         if record_id == "3" and code not in titles:
             titles[code] = []
             order.append(code)
+            dates[code] = _hcpcs_dates(line, name, number)
+            action = line[292:293].strip()
+            if action:
+                dates[code]["action"] = action
         elif code not in titles:
             raise CodeSetError(f"{name} line {number}: continuation of {code} before its start.")
         titles[code].append(line[11:91].strip())
@@ -648,10 +656,32 @@ def parse_hcpcs(path, *, year: int) -> tuple[list[Row], dt.date]:
             title=" ".join(t for t in titles[code] if t)[:500] or code,
             billable=True,
             chapter=code[0],
+            notes=dates[code],
         )
         for code in order
     ]
     return rows, dt.date(year, month, 1)
+
+
+def _hcpcs_dates(line: str, name: str, number: int) -> dict:
+    """The dates of a HCPCS record that bear on validity, as ISO dates (blank ones left
+    out); a date that is not YYYYMMDD refuses the file."""
+    out = {}
+    for key, (start, end) in _HCPCS_DATES.items():
+        raw = line[start:end].strip()
+        if not raw:
+            continue
+        try:
+            if len(raw) != 8 or not raw.isdigit():
+                raise ValueError(raw)
+            out[key] = dt.date(int(raw[:4]), int(raw[4:6]), int(raw[6:])).isoformat()
+        except ValueError:
+            field_name = key.replace("_", " ")
+            raise CodeSetError(
+                f"{name} line {number}: the {field_name} date {raw[:8]!r} is not YYYYMMDD; "
+                "nothing was loaded."
+            ) from None
+    return out
 
 
 CPT_LIKE = re.compile(r"^[0-9]{4}[0-9FTU]$")
@@ -664,10 +694,11 @@ def load_hcpcs(path, *, year: int, user=None) -> LoadResult:
         raise CodeSetError(f"{Path(path).name} holds no HCPCS codes: nothing was loaded.")
     fy = fiscal_year(start)
     for row in rows:
-        # HCPCS is updated quarterly by calendar year: the file's codes are valid from
-        # its quarter to the end of the year, in the fiscal years that touches.
+        # HCPCS is updated quarterly by calendar year: the file speaks for the fiscal
+        # years its year touches. A code is valid from the day it was added (the file's
+        # quarter when the record has no date) until its termination date, if any.
         row.fiscal_years = sorted({fy, fiscal_year(dt.date(year, 12, 31))})
-        row.notes["valid_from"] = start.isoformat()
+        row.notes["valid_from"] = row.notes.get("added") or start.isoformat()
     quarter = {1: "January", 4: "April", 7: "July", 10: "October"}[start.month]
     return store(
         CodeSystem.HCPCS,

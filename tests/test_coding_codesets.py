@@ -12,8 +12,9 @@ from coding.models import Code, CodeSetRelease, CodeSystem
 from coding.testing import load_codes_for_tests
 
 
-def hcpcs_line(code, record_id, text):
-    line = f"{code:<5}{'00100':<5}{record_id}{text:<80}{text[:28]:<28}"
+def hcpcs_line(code, record_id, text, *, added="", effective="", terminated="", action=""):
+    line = f"{code:<5}{'00100':<5}{record_id}{text:<80}{text[:28]:<28}".ljust(268)
+    line += f"{added:<8}{effective:<8}{terminated:<8}{action:<1}"
     return line.ljust(codesets.HCPCS_RECORD_LENGTH) + "\n"
 
 
@@ -48,6 +49,48 @@ def test_load_hcpcs_file(tmp_path):
     assert rows["J1100"].fiscal_years == [2026, 2027]
     release = CodeSetRelease.objects.get(system=CodeSystem.HCPCS)
     assert release.code_count == 2 and release.loaded_by is None
+
+
+@pytest.mark.django_db
+def test_hcpcs_added_and_termination_dates_bound_validity(tmp_path):
+    from coding.codes import check_code, is_valid_on
+
+    path = tmp_path / "HCPC2026_APR_ANWEB.txt"
+    path.write_text(
+        hcpcs_line("G0101", "3", "Cervical or vaginal cancer screening", added="19980101")
+        + hcpcs_line(
+            "G9999", "3", "A code discontinued in June", added="20200101",
+            effective="20260701", terminated="20260630", action="D",
+        )
+        + hcpcs_line("Q5999", "3", "A code added in April", added="20260401", action="A")
+    )  # fmt: skip
+    call_command("codes", "load-hcpcs", str(path), "--year", "2026")
+    rows = {c.code: c for c in Code.objects.filter(system=CodeSystem.HCPCS)}
+    assert rows["G9999"].notes["valid_until"] == "2026-06-30"
+    assert rows["G9999"].notes["action"] == "D"
+    assert rows["G0101"].notes["valid_from"] == "1998-01-01"
+    day = __import__("datetime").date
+    # The April file speaks for FY2026 and FY2027: an old code is valid from its first
+    # day in those years, not only from the file's quarter.
+    assert is_valid_on(CodeSystem.HCPCS, "G0101", day(2025, 11, 3))
+    assert is_valid_on(CodeSystem.HCPCS, "G9999", day(2026, 6, 30))
+    assert not is_valid_on(CodeSystem.HCPCS, "G9999", day(2026, 7, 1))
+    assert "until 2026-06-30" in check_code(CodeSystem.HCPCS, "G9999", day(2026, 7, 1)).message
+    assert not is_valid_on(CodeSystem.HCPCS, "Q5999", day(2026, 3, 31))
+    assert is_valid_on(CodeSystem.HCPCS, "q5999", day(2026, 4, 1))
+    assert "from 2026-04-01" in check_code(CodeSystem.HCPCS, "Q5999", day(2026, 3, 31)).message
+
+
+@pytest.mark.django_db
+def test_a_hcpcs_file_with_a_bad_date_changes_nothing(tmp_path):
+    call_command("codes", "load-hcpcs", str(write_hcpcs(tmp_path)), "--year", "2026")
+    path = tmp_path / "HCPC2026_JUL_ANWEB.txt"
+    path.write_text(hcpcs_line("J1100", "3", "Injection, dexamethasone", added="20261301"))
+    with pytest.raises(CommandError, match="added date '20261301' is not YYYYMMDD"):
+        call_command("codes", "load-hcpcs", str(path), "--year", "2026")
+    assert Code.objects.get(system=CodeSystem.HCPCS, code="J1100").title.startswith(
+        "Injection, dexamethasone sodium"
+    )
 
 
 @pytest.mark.django_db
