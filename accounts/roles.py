@@ -100,7 +100,9 @@ ROLE_PERMISSIONS: dict[Role, set[str]] = {
         K.REVIEW,
         K.VIEW_REPORTS,
         K.MANAGE_CODE_SETS,
-        *RoiPermission,
+        # Not the denial review: that is a licensed health care professional's
+        # (45 CFR 164.524(a)(4)), a clinician's by default.
+        *(p for p in RoiPermission if p != R.REVIEW_DENIALS),
         *ReportsPermission,
     },
     Role.CODER: {
@@ -133,6 +135,7 @@ ROLE_PERMISSIONS: dict[Role, set[str]] = {
         C.COMPLETE_OWN,
         K.LOOK_UP_CODES,
         K.ANSWER_QUERIES,
+        R.REVIEW_DENIALS,
     },
     Role.PRIVACY_OFFICER: {
         AccountsPermission.VIEW_USERS,

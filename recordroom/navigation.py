@@ -69,6 +69,7 @@ NAVIGATION = [
         "Accounting of disclosures", "roi:disclosures", permission=RoiPermission.VIEW_DISCLOSURES
     ),
     NavItem("Amendments", "roi:amendments", permission=RoiPermission.MANAGE_AMENDMENTS),
+    NavItem("Denial reviews", "roi:denial_reviews", permission=RoiPermission.REVIEW_DENIALS),
     NavItem(
         "Statistics",
         "reports:dashboard",

@@ -18,8 +18,10 @@ A **whole** denial closes the processing (status *denied*); a **partial** one le
 rest of the release to go on. Either way the letter (kind ``denial``) is generated and
 kept: the basis in plain language, whether it may be reviewed and how to ask, how to
 complain to the organization and to HHS, and — for a partial denial — that the rest is
-released. A review (:func:`do_record_review`) is recorded by someone other than the
-person who denied.
+released. A review (:func:`do_record_review`) is recorded by a designated licensed
+health care professional (``roi.review_denials``, clinicians by default; not the HIM
+administrator's by default) who did not take part in the denial; the denials waiting
+for one are listed by :func:`reviews_waiting` (/roi/denial-reviews/).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from audit.models import Action
 from recordroom import clock
 from roi.letters import issue_letter
 from roi.models import Denial, LetterKind, RequestStatus, RoiRequest
+from roi.permissions import RoiPermission as RP
 from roi.processing import Refused, audit, event, find_request, locked, refuse
 
 # value: (label, reviewable, the sentence in the letter)
@@ -247,9 +250,52 @@ def do_request_review(user, public_id, denial_id) -> Denial:
     return denial
 
 
+def reviews_waiting(user) -> list[Denial]:
+    """The reviewable denials whose review was asked for and not yet recorded, at the
+    user's facilities, oldest request first — for a designated licensed health care
+    professional (``roi.review_denials``). Restricted records without a relationship
+    are left out. Audited as one view listing the patients shown; a refusal is audited
+    before it is raised."""
+    from accounts.access import require_permission
+    from audit.actions import record_event
+    from patients.access import facility_ids, may_open_restricted
+
+    require_permission(user, RP.REVIEW_DENIALS, action=Action.VIEW, object_type="roi.denial")
+    rows = (
+        Denial.objects.filter(
+            reviewable=True,
+            review_requested_at__isnull=False,
+            reviewed_by__isnull=True,
+            request__facility_id__in=facility_ids(user),
+        )
+        .select_related("request", "request__patient", "denied_by")
+        .order_by("review_requested_at", "pk")
+    )
+    shown = [
+        d
+        for d in rows[:500]
+        if not d.request.patient.is_restricted or may_open_restricted(user, d.request.patient)
+    ]
+    for denial in shown:
+        denial.basis_label = BASES[denial.basis][0] if denial.basis in BASES else denial.basis
+        denial.may_review = denial.denied_by_id != user.pk
+    record_event(
+        user,
+        Action.VIEW,
+        object_type="roi.denial",
+        object_id="reviews-waiting",
+        detail={
+            "count": len(shown),
+            "patients": sorted({str(d.request.patient.public_id) for d in shown}),
+        },
+    )
+    return shown
+
+
 def do_record_review(user, public_id, denial_id, *, upheld: bool, note: str = "") -> Denial:
-    """The reviewing professional's decision (never the person who denied)."""
-    request = find_request(user, public_id, action=Action.UPDATE)
+    """The reviewing professional's decision: a designated licensed health care
+    professional (``roi.review_denials``), never the person who denied."""
+    request = find_request(user, public_id, permission=RP.REVIEW_DENIALS, action=Action.UPDATE)
     denial = _denial(user, request, denial_id)
     note = (note or "").strip()
     if not denial.review_requested_at:

@@ -16,3 +16,8 @@ class RoiPermission(models.TextChoices):
     )
     RECORD_DISCLOSURE = "roi.record_disclosure", "Enter an accountable disclosure by hand"
     MANAGE_AMENDMENTS = "roi.manage_amendments", "Log and decide requests to amend a record"
+    REVIEW_DENIALS = (
+        "roi.review_denials",
+        "Review a denial of access as a designated licensed health care professional "
+        "(45 CFR 164.524(a)(4))",
+    )

@@ -547,6 +547,7 @@ class ProcessingPanel:
     items: list
     included_pages: int
     may_process: bool
+    may_review_denials: bool
     may_check: bool
     check_required: bool
     last_check: QualityCheck | None
@@ -568,6 +569,7 @@ def processing_panel(user, request: RoiRequest) -> ProcessingPanel:
         items=items,
         included_pages=sum(i.page_count for i in items if i.included),
         may_process=has_permission(user, RP.PROCESS),
+        may_review_denials=has_permission(user, RP.REVIEW_DENIALS),
         may_check=has_permission(user, RP.QUALITY_CHECK) and user.pk not in processors(request),
         check_required=policy.quality_check_required,
         last_check=last_check(request),

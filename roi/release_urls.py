@@ -19,6 +19,7 @@ urlpatterns = [
         name="denial_review_requested",
     ),
     path(f"{R}denials/<int:denial_id>/review/", views.review_view, name="denial_review"),
+    path("denial-reviews/", views.reviews_waiting_view, name="denial_reviews"),
     path(f"{R}letters/<uuid:letter_id>/", views.letter_view, name="letter"),
     path(f"{R}packets/<uuid:packet_id>/", views.packet_view, name="packet"),
     path(f"{R}packets/<uuid:packet_id>/link/", views.new_link_view, name="packet_link"),

@@ -21,6 +21,7 @@ from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.access import has_permission
 from accounts.sudo import sudo_required
 from audit.models import Action
 from roi import denials, fees, processing, release
@@ -204,7 +205,7 @@ def review_requested_view(request, public_id, denial_id):
 
 @require_POST
 def review_view(request, public_id, denial_id):
-    return _run(
+    response = _run(
         request,
         public_id,
         lambda: denials.do_record_review(
@@ -215,6 +216,17 @@ def review_view(request, public_id, denial_id):
             note=request.POST.get("note", ""),
         ),
         "The review is recorded.",
+    )
+    # A reviewer who does not process requests goes back to the reviews waiting.
+    return response if has_permission(request.user, RP.PROCESS) else redirect("roi:denial_reviews")
+
+
+@require_GET
+def reviews_waiting_view(request):
+    return render(
+        request,
+        "roi/denial_reviews.html",
+        {"denials": denials.reviews_waiting(request.user)},
     )
 
 

@@ -1,6 +1,6 @@
 """Denials in whole or part: the basis from the 164.524 lists, reviewable or not, the
 letter (basis, review right, complaint to the entity and HHS) generated and kept, and
-the review by someone else."""
+the review by a designated licensed health care professional who did not deny."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from django.core.exceptions import ValidationError
 from pypdf import PdfReader
 
 from accounts.access import AccessDenied
+from accounts.roles import Role
 from audit.models import Action, Outcome
+from recordroom.testing import make_user, sign_in
 from roi import denials, processing
 from roi.models import Denial, Letter, LetterKind, RequestStatus
 from roi.processing import Refused
@@ -100,22 +102,69 @@ def test_a_coder_cannot_deny_and_it_is_audited(personas, patient, audit_rows):
     assert audit_rows(outcome=Outcome.DENIED)[0].object_type == "roi.request"
 
 
-def test_the_review_is_by_someone_else_and_may_reopen(personas, patient, checker):
+def test_the_review_is_by_a_licensed_professional_who_did_not_deny_and_may_reopen(
+    personas, patient, checker, audit_rows
+):
+    reviewer = personas.clinician  # roi.review_denials: clinicians by default
     request = make_request(personas, patient)
     denial = denials.do_deny(personas.roi_specialist, request.public_id, basis="endanger_life")
     with pytest.raises(Refused, match="No review was asked"):
-        denials.do_record_review(checker, request.public_id, denial.pk, upheld=True)
+        denials.do_record_review(reviewer, request.public_id, denial.pk, upheld=True)
     denials.do_request_review(personas.roi_specialist, request.public_id, denial.pk)
+    # An ROI specialist (or the HIM administrator) is not the designated licensed
+    # health care professional: refused, and the refusal audited.
+    for user in (checker, personas.administrator):
+        with pytest.raises(AccessDenied):
+            denials.do_record_review(user, request.public_id, denial.pk, upheld=False)
+        refused = audit_rows(outcome=Outcome.DENIED)[-1]
+        assert refused.actor == user and refused.object_id == str(request.public_id)
+    # A licensed professional who also processes requests may not review their own denial.
+    both = make_user("dr.both", Role.ROI_SPECIALIST, Role.CLINICIAN)
+    both.facilities.add(personas.facility)
+    other = make_request(personas, patient)
+    own = denials.do_deny(both, other.public_id, basis="endanger_life")
+    denials.do_request_review(both, other.public_id, own.pk)
     with pytest.raises(Refused, match="did not take part"):
-        denials.do_record_review(
-            personas.roi_specialist, request.public_id, denial.pk, upheld=False
-        )
+        denials.do_record_review(both, other.public_id, own.pk, upheld=False)
+
     denial = denials.do_record_review(
-        checker, request.public_id, denial.pk, upheld=False, note="Safe"
+        reviewer, request.public_id, denial.pk, upheld=False, note="Safe"
     )
-    assert denial.reviewed_by == checker and denial.review_outcome == "Denial overturned: Safe"
+    assert denial.reviewed_by == reviewer and denial.review_outcome == "Denial overturned: Safe"
     request.refresh_from_db()
     assert request.status == RequestStatus.IN_PROCESS
+
+
+def test_the_reviews_waiting_page_is_the_licensed_reviewers(client, personas, patient, audit_rows):
+    request = make_request(personas, patient)
+    denial = denials.do_deny(
+        personas.roi_specialist, request.public_id, basis="endanger_life", explanation="Risk"
+    )
+    unasked = make_request(personas, patient)
+    denials.do_deny(personas.roi_specialist, unasked.public_id, basis="endanger_life")
+    denials.do_request_review(personas.roi_specialist, request.public_id, denial.pk)
+
+    sign_in(client, personas.roi_specialist)
+    response = client.get("/roi/denial-reviews/")
+    assert response.status_code == 403
+    assert audit_rows(outcome=Outcome.DENIED)[-1].object_type == "roi.denial"
+
+    sign_in(client, personas.clinician)
+    page = client.get("/roi/denial-reviews/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert request.number in text and unasked.number not in text and "Risk" in text
+    seen = audit_rows(object_type="roi.denial", outcome=Outcome.ALLOWED)[-1]
+    assert seen.detail["patients"] == [str(patient.public_id)]
+    answer = client.post(
+        f"/roi/requests/{request.public_id}/denials/{denial.pk}/review/",
+        {"upheld": "1", "note": "Risk confirmed"},
+    )
+    assert answer.status_code == 302 and answer["Location"] == "/roi/denial-reviews/"
+    denial.refresh_from_db()
+    assert denial.reviewed_by == personas.clinician
+    assert denial.review_outcome == "Denial upheld: Risk confirmed"
+    assert request.number not in client.get("/roi/denial-reviews/").content.decode()
 
 
 def test_an_unreviewable_denial_cannot_be_reviewed(personas, patient):
