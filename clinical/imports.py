@@ -99,46 +99,43 @@ def _stamped(resource: dict, public_id, version: int, now) -> dict:
 
 def new_imported_entry(
     patient, *, encounter, resource: dict, columns: dict, public_id, source: str, acting_user, now
-) -> ClinicalEntry:
-    """An unsaved entry (version 1); :func:`save_imported_entries` writes a batch of them
-    with their first versions."""
-    return ClinicalEntry(
-        public_id=public_id,
-        patient=patient,
-        encounter=encounter,
-        resource=_stamped(resource, public_id, 1, now),
-        source=source[:120],
-        recorded_at=now,
-        recorded_by=acting_user,
-        version=1,
+) -> dict:
+    """The row of a new entry (version 1), as attribute values: a batch of them is
+    written with their first versions by :func:`save_imported_entries`."""
+    return {
+        "public_id": public_id,
+        "patient_id": patient.pk,
+        "encounter_id": encounter.pk if encounter is not None else None,
+        "resource": _stamped(resource, public_id, 1, now),
+        "source": source[:120],
+        "recorded_at": now,
+        "recorded_by_id": acting_user.pk if acting_user is not None else None,
+        "version": 1,
+        "entered_in_error": False,
         **columns,
-    )
+    }
 
 
-def save_imported_entries(entries: list[ClinicalEntry], *, acting_user, now, insert=None) -> None:
-    """Insert new entries and their version 1 rows (as ``do_record_clinical_entry``
-    writes them), in batches. ``insert(model, objects)``: how to insert many rows (the
-    import's fast insert; Django's ``bulk_create`` by default)."""
-    if not entries:
+def save_imported_entries(rows: list[dict], *, acting_user_id, now, insert) -> None:
+    """Insert new entries (rows from :func:`new_imported_entry`) and their version 1
+    rows, as ``do_record_clinical_entry`` writes them. ``insert(model, rows)`` inserts
+    rows of attribute values and returns their new primary keys, in order (the
+    import's fast insert); the version holds the entry's resource as the entry does."""
+    if not rows:
         return
-    if insert is None:
-
-        def insert(model, objects):
-            model.objects.bulk_create(objects, batch_size=500)
-
-    insert(ClinicalEntry, entries)
+    keys = insert(ClinicalEntry, rows)
     insert(
         ClinicalEntryVersion,
         [
-            ClinicalEntryVersion(
-                entry=entry,
-                number=1,
-                resource=entry.resource,
-                changed_by=acting_user,
-                changed_at=now,
-                reason="recorded (imported)",
-            )
-            for entry in entries
+            {
+                "entry_id": pk,
+                "number": 1,
+                "resource": row["resource"],
+                "changed_by_id": acting_user_id,
+                "changed_at": now,
+                "reason": "recorded (imported)",
+            }
+            for pk, row in zip(keys, rows, strict=True)
         ],
     )
 

@@ -71,6 +71,7 @@ from encounters import imports as encounter_imports
 from encounters.imports import parse_moment
 from encounters.models import Encounter
 from interop import outcome as oo
+from interop.fast_insert import insert_rows, json_text, table
 from interop.models import FhirResource, FhirResourceVersion, ImportUnit, SourceKey, UnitStatus
 from interop.outcome import Issue
 from interop.references import PATIENT_ELEMENTS, parse_reference, reference_holders
@@ -938,95 +939,6 @@ def _referenced_id(resource: dict, elements: tuple[str, ...], resource_type: str
     return None
 
 
-# --- fast bulk inserts --------------------------------------------------------------------
-
-
-def _orjson_text(value) -> str:
-    return orjson.dumps(value).decode()
-
-
-def _column_converter(field, connection):
-    """A cheap function from a model attribute to the database value, for the field
-    types the import's big tables hold; anything else goes through Django's own
-    ``get_db_prep_save``."""
-    internal = field.get_internal_type()
-    if internal == "JSONField" and field.encoder is None:
-        if connection.vendor == "postgresql":
-            from psycopg.types.json import Jsonb
-
-            return lambda v: None if v is None else Jsonb(v, dumps=_orjson_text)
-        return lambda v: None if v is None else _orjson_text(v)
-    if internal == "DateTimeField":
-        adapt = connection.ops.adapt_datetimefield_value
-        return lambda v: None if v is None else adapt(v)
-    if internal == "UUIDField" and connection.vendor == "sqlite":
-        return lambda v: None if v is None else (v.hex if isinstance(v, uuid.UUID) else v)
-    if internal in (
-        "CharField",
-        "TextField",
-        "IntegerField",
-        "PositiveIntegerField",
-        "BigIntegerField",
-        "BooleanField",
-        "ForeignKey",
-        "UUIDField",
-    ):
-        return None  # the attribute as it is
-    return lambda v, field=field: field.get_db_prep_save(v, connection)
-
-
-def fast_bulk_create(model, objs: list, *, batch_size: int = 500, ignore_conflicts=False) -> None:
-    """``Model.objects.bulk_create`` for the import's big tables without Django's per
-    value preparation (the largest single cost of an import): the values are converted
-    once per column type and inserted with multi-row ``INSERT … RETURNING`` (the new
-    primary keys are set on the objects, as ``bulk_create`` does), or, with
-    ``ignore_conflicts``, ``executemany`` of ``INSERT … ON CONFLICT DO NOTHING`` (no keys
-    back). No signals, as with ``bulk_create``; fields with ``auto_now`` are not
-    supported (none of these tables has one)."""
-    from django.db import connection
-
-    if not objs:
-        return
-    meta = model._meta
-    fields = [f for f in meta.concrete_fields if f is not meta.pk]
-    converters = [_column_converter(f, connection) for f in fields]
-    attnames = [f.attname for f in fields]
-    pairs = list(zip(attnames, converters, strict=True))
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in fields)
-    marks = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    table = quote(meta.db_table)
-
-    def row(obj) -> list:
-        return [
-            convert(getattr(obj, attname)) if convert else getattr(obj, attname)
-            for attname, convert in pairs
-        ]
-
-    with connection.cursor() as cursor:
-        if ignore_conflicts:
-            # Table and column names come from the model's metadata, never from input.
-            cursor.executemany(
-                f"INSERT INTO {table} ({columns}) VALUES {marks} ON CONFLICT DO NOTHING",  # noqa: S608
-                [row(obj) for obj in objs],
-            )
-            return
-        limit = connection.features.max_query_params or 999
-        size = max(1, min(batch_size, limit // len(fields)))
-        for start in range(0, len(objs), size):
-            chunk = objs[start : start + size]
-            params = [value for obj in chunk for value in row(obj)]
-            cursor.execute(
-                f"INSERT INTO {table} ({columns}) VALUES {', '.join([marks] * len(chunk))} "  # noqa: S608
-                f"RETURNING {quote(meta.pk.column)}",
-                params,
-            )
-            for obj, (pk,) in zip(chunk, cursor.fetchall(), strict=True):
-                obj.pk = pk
-                obj._state.adding = False
-                obj._state.db = connection.alias
-
-
 class _Writer:
     """Writes the entries of one or more units inside the caller's transaction: domain
     rows where RecordRoom models the resource, new rows gathered and inserted in bulk
@@ -1039,11 +951,11 @@ class _Writer:
         self.stored_files: list[str] = []
         self.patients: dict[str, Patient | None] = {}
         self.encounters: dict[str, Encounter | None] = {}
-        self.new_resources: list[tuple[FhirResource, dict]] = []
-        self.keys_new: list[SourceKey] = []
+        self.new_resources: list[dict] = []
+        self.keys_new: list[dict] = []
         self.keys_changed: list[SourceKey] = []
         self.keys_written: list[tuple[tuple, str]] = []
-        self.new_entries: list[ClinicalEntry] = []
+        self.new_entries: list[dict] = []
         self.with_mrn: set[tuple[int, int]] = set()
         self.all_patients: set[str] = set()
 
@@ -1113,15 +1025,15 @@ class _Writer:
         )
         if entry.key is None:
             self.keys_new.append(
-                SourceKey(
-                    namespace=entry.namespace,
-                    resource_type=entry.resource_type,
-                    source_id=entry.source_id,
-                    fhir_id=entry.fhir_id,
-                    content_sha256=entry.sha256,
-                    first_seen_at=self.now,
-                    last_seen_at=self.now,
-                )
+                {
+                    "namespace": entry.namespace,
+                    "resource_type": entry.resource_type,
+                    "source_id": entry.source_id,
+                    "fhir_id": entry.fhir_id,
+                    "content_sha256": entry.sha256,
+                    "first_seen_at": self.now,
+                    "last_seen_at": self.now,
+                }
             )
         else:
             entry.key.fhir_id = entry.fhir_id
@@ -1131,15 +1043,15 @@ class _Writer:
         if entry.resource_type not in DOMAIN_TYPES and entry.resource_type not in CLINICAL_TYPES:
             for system, value in _identifier_keys(entry):
                 self.keys_new.append(
-                    SourceKey(
-                        namespace=_identifier_namespace(system),
-                        resource_type=entry.resource_type,
-                        source_id=value,
-                        fhir_id=entry.fhir_id,
-                        content_sha256="",
-                        first_seen_at=self.now,
-                        last_seen_at=self.now,
-                    )
+                    {
+                        "namespace": _identifier_namespace(system),
+                        "resource_type": entry.resource_type,
+                        "source_id": value,
+                        "fhir_id": entry.fhir_id,
+                        "content_sha256": "",
+                        "first_seen_at": self.now,
+                        "last_seen_at": self.now,
+                    }
                 )
 
     def store_resource(self, entry: _Entry, *, patient=None, encounter=None) -> tuple[str, int]:
@@ -1156,19 +1068,21 @@ class _Writer:
                 .first()
             )
         if existing is None:
-            row = FhirResource(
-                resource_type=entry.resource_type,
-                fhir_id=entry.fhir_id,
-                version_id=1,
-                last_updated=self.now,
-                content=content,
-                content_sha256=entry.sha256,
-                patient=patient,
-                encounter=encounter,
-                source=entry.namespace[:200],
-                **columns,
+            self.new_resources.append(
+                {
+                    "resource_type": entry.resource_type,
+                    "fhir_id": entry.fhir_id,
+                    "version_id": 1,
+                    "last_updated": self.now,
+                    "content": json_text(content),
+                    "content_sha256": entry.sha256,
+                    "patient_id": patient.pk if patient is not None else None,
+                    "encounter_id": encounter.pk if encounter is not None else None,
+                    "source": entry.namespace[:200],
+                    "deleted": False,
+                    **columns,
+                }
             )
-            self.new_resources.append((row, content))
             return "created", 1
         if existing.content_sha256 == entry.sha256 and existing.content == content:
             return "unchanged", existing.version_id
@@ -1194,33 +1108,33 @@ class _Writer:
         return "updated", existing.version_id
 
     def flush(self) -> None:
-        clinical_imports.save_imported_entries(
-            self.new_entries,
-            acting_user=self.ctx.acting_user,
-            now=self.now,
-            insert=fast_bulk_create,
-        )
-        self.new_entries = []
+        """Insert the new rows gathered: clinical entries, stored resources, their first
+        versions (each resource's JSON encoded once for both) and source keys."""
+        user_id = self.ctx.acting_user.pk if self.ctx.acting_user is not None else None
+        if self.new_entries:
+            clinical_imports.save_imported_entries(
+                self.new_entries, acting_user_id=user_id, now=self.now, insert=insert_rows
+            )
+            self.new_entries = []
         if self.new_resources:
-            rows = [row for row, _ in self.new_resources]
-            fast_bulk_create(FhirResource, rows)
-            fast_bulk_create(
+            keys = insert_rows(FhirResource, self.new_resources)
+            insert_rows(
                 FhirResourceVersion,
                 [
-                    FhirResourceVersion(
-                        resource=row,
-                        version_id=1,
-                        content=content,
-                        recorded_at=self.now,
-                        recorded_by=self.ctx.acting_user,
-                        reason="imported",
-                    )
-                    for row, content in self.new_resources
+                    {
+                        "resource_id": pk,
+                        "version_id": 1,
+                        "content": row["content"],
+                        "recorded_at": self.now,
+                        "recorded_by_id": user_id,
+                        "reason": "imported",
+                    }
+                    for pk, row in zip(keys, self.new_resources, strict=True)
                 ],
             )
             self.new_resources = []
         if self.keys_new:
-            fast_bulk_create(SourceKey, self.keys_new, ignore_conflicts=True)
+            table(SourceKey).insert_many(self.keys_new, ignore_conflicts=True)
             self.keys_new = []
         if self.keys_changed:
             SourceKey.objects.bulk_update(
@@ -1406,8 +1320,9 @@ class _Writer:
                 acting_user=self.ctx.acting_user,
                 now=self.now,
             )
+            row["resource"] = json_text(row["resource"])
             self.new_entries.append(row)
-            self._count(entry, "created", row.version)
+            self._count(entry, "created", 1)
         else:
             if existing.patient_id != patient.pk:
                 self._reject(

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from interop.importer import fast_bulk_create
+from interop.fast_insert import fast_bulk_create
 from interop.models import FhirResource, FhirResourceVersion, SourceKey
 
 pytestmark = pytest.mark.django_db
