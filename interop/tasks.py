@@ -3,8 +3,13 @@
 
 from django_tasks import task
 
+# A client polls its export's status URL while the job waits in the queue, so it goes
+# ahead of background work queued in bulk (chart analysis after an import or the demo
+# load, thousands of tasks), which no one is waiting on.
+BULK_EXPORT_PRIORITY = 50
 
-@task()
+
+@task(priority=BULK_EXPORT_PRIORITY)
 def run_bulk_export(job_public_id: str) -> str:
     """Write the NDJSON files of one bulk export job."""
     from interop.bulk import run_export

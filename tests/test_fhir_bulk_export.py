@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import tracemalloc
+import uuid
 
 import pytest
 import time_machine
@@ -293,6 +294,22 @@ def test_jobs_expire_and_their_files_are_deleted(client, personas, population, s
 
 
 # --- who may -----------------------------------------------------------------------------
+
+
+def test_the_job_is_queued_ahead_of_background_work(client, personas, population, settings):
+    """With the worker's database queue, a kick-off does not wait behind chart
+    analysis queued in bulk (the demo load queues thousands)."""
+    from django_tasks_db.models import DBTaskResult
+
+    from completion.tasks import analyse_record
+
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    for _ in range(3):
+        analyse_record.enqueue(str(uuid.uuid4()))
+    token = bearer_token(personas.integration, "system/*.read")
+    response = kickoff(client, token)
+    assert response.status_code == 202
+    assert DBTaskResult.objects.ready().first().task_path == "interop.tasks.run_bulk_export"
 
 
 def test_it_requires_a_token(client, personas, audit_rows):
