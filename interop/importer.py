@@ -236,7 +236,10 @@ class _Entry:
     index: int
     full_url: str
     resource: dict
-    original: dict  # as received (``resource`` becomes the copy with references rewritten)
+    # The id as received (``resource`` has its references and its id rewritten in place
+    # once resolved; :func:`_find_holders` restores them before resolving again).
+    original_id: object
+    has_id: bool
     resource_type: str
     namespace: str
     source_id: str
@@ -250,6 +253,7 @@ class _Entry:
     patient_data: object = None
     matched_patient: Patient | None = None
     holders: list = field(default_factory=list)
+    references: list[str] | None = None  # each holder's reference as received
 
 
 @dataclass(eq=False)
@@ -285,7 +289,10 @@ def _label(entry_index: int | None, resource: dict) -> str:
 
 def _entry_label(entry) -> str:
     # The sender's id, as received: the admin reading the outcome knows that one.
-    return _label(entry.index if entry.bundled else None, entry.original)
+    what = (
+        f"{entry.resource_type}/{entry.original_id}" if entry.original_id else entry.resource_type
+    )
+    return what if not entry.bundled else f"Bundle.entry[{entry.index}] ({what})"
 
 
 def _model_class(resource_type: str):
@@ -517,7 +524,8 @@ def _make_entries(items, bundle: bool, default_namespace: str) -> list[_Entry]:
                 index=index if index is not None else 0,
                 full_url=full_url,
                 resource=resource,
-                original=resource,
+                original_id=resource.get("id"),
+                has_id="id" in resource,
                 resource_type=resource["resourceType"],
                 namespace=namespace,
                 source_id=source_id,
@@ -683,7 +691,7 @@ class _Resolver:
         """Look up, in bulk, the relative references no entry of the attempt answers."""
         wanted: dict[tuple[str, str], set[str]] = defaultdict(set)
         for unit in units:
-            own = {(e.resource_type, str(e.original.get("id"))) for e in unit.entries}
+            own = {(e.resource_type, str(e.original_id)) for e in unit.entries}
             for entry in unit.entries:
                 for holder, _ in entry.holders:
                     parsed = parse_reference(holder["reference"])
@@ -802,13 +810,13 @@ class _Resolver:
         return None, False
 
 
-def _copy_with_holders(unit: _Unit) -> None:
-    """A working copy of each changed entry (the original stays as received) and the
-    Reference elements in it."""
+def _find_holders(unit: _Unit) -> None:
+    """The Reference elements of each changed entry, found once; when the unit is
+    resolved again (after another unit of its batch was refused), its references and id
+    are first put back as received. References are rewritten in the resource itself:
+    no copy of it is made."""
     unit.by_url = {e.full_url: e for e in unit.entries if e.full_url}
-    unit.by_id = {
-        (e.resource_type, str(e.original["id"])): e for e in unit.entries if e.original.get("id")
-    }
+    unit.by_id = {(e.resource_type, str(e.original_id)): e for e in unit.entries if e.original_id}
     unit.by_identifier = {}
     for entry in unit.entries:
         for system, value in _identifier_keys(entry):
@@ -817,8 +825,16 @@ def _copy_with_holders(unit: _Unit) -> None:
         if entry.unchanged:
             entry.holders = []
             continue
-        entry.resource = orjson.loads(orjson.dumps(entry.original))
-        entry.holders = reference_holders(entry.resource)
+        if entry.references is None:
+            entry.holders = reference_holders(entry.resource)
+            entry.references = [holder["reference"] for holder, _ in entry.holders]
+            continue
+        for (holder, _), reference in zip(entry.holders, entry.references, strict=True):
+            holder["reference"] = reference
+        if entry.has_id:
+            entry.resource["id"] = entry.original_id
+        else:
+            entry.resource.pop("id", None)
 
 
 def _resolve_unit(unit: _Unit, resolver: _Resolver, allow_unresolved: bool) -> list[Issue]:
@@ -1487,7 +1503,7 @@ def _read(units: list[_Unit], ctx: ImportContext) -> list[_Unit]:
                 continue
             issues.extend(
                 validate_resource(
-                    entry.original, entry.index if entry.bundled else None, entry.bundled
+                    entry.resource, entry.index if entry.bundled else None, entry.bundled
                 )
             )
             if len(issues) >= MAX_ISSUES:
@@ -1542,7 +1558,7 @@ def _resolve_units(units: list[_Unit], ctx: ImportContext) -> list[_Unit]:
     """Resolve the references of the units to be written together; a unit that cannot
     be resolved is rejected, and those that pointed into it are resolved again."""
     for unit in units:
-        _copy_with_holders(unit)
+        _find_holders(unit)
     active = list(units)
     while active:
         resolver = _Resolver(active, ctx.cache)
@@ -1559,7 +1575,7 @@ def _resolve_units(units: list[_Unit], ctx: ImportContext) -> list[_Unit]:
         if not any(u.depends & failed for u in active):
             return active
         for unit in active:
-            _copy_with_holders(unit)
+            _find_holders(unit)
     return active
 
 
