@@ -100,6 +100,7 @@ def live_server_url(server_env, tmp_path_factory):
     # As `make run` does: production's manifest storage needs collected files (and
     # RECORDROOM_STATIC_FROM_APPS alone leaves {% static %} without a manifest).
     run_recordroom(server_env, "collectstatic", "--no-input", "-v", "0")
+    run_recordroom(server_env, "codes", "load", timeout=600)
     run_recordroom(server_env, "demo", "--patients", "25", timeout=600)
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
@@ -180,10 +181,10 @@ def screenshot():
     artifacts.mkdir(parents=True, exist_ok=True)
     update_docs = os.environ.get("RECORDROOM_UPDATE_SCREENSHOTS") == "1"
 
-    def _save(page, name: str) -> Path:
+    def _save(page, name: str, *, full_page: bool = True) -> Path:
         assert name in SCREENSHOT_NAMES, name
         path = artifacts / f"{name}.png"
-        page.screenshot(path=str(path), full_page=True)
+        page.screenshot(path=str(path), full_page=full_page)
         if update_docs:
             docs = ROOT / "docs" / "screenshots"
             docs.mkdir(parents=True, exist_ok=True)

@@ -29,8 +29,11 @@ def find_inpatient_to_code(page) -> str:
     pytest.fail("the demo queue has no inpatient encounter left to code")
 
 
-def test_a_coder_codes_an_inpatient_meets_an_edit_fixes_it_and_finalises(page):
+def test_a_coder_codes_an_inpatient_meets_an_edit_fixes_it_and_finalises(page, screenshot):
     sign_in(page, "coder")
+    page.goto("/coding/queue/")
+    expect(page.locator("main h1")).to_be_visible()
+    screenshot(page, "coding-queue")
     find_inpatient_to_code(page)
     start = page.get_by_role("button", name="Start coding")
     if start.count():
@@ -68,6 +71,7 @@ def test_a_coder_codes_an_inpatient_meets_an_edit_fixes_it_and_finalises(page):
     page.get_by_role("button", name="Finalise").click()
     expect(page.locator("#problems")).to_contain_text("cannot be finalised until these edits pass")
     expect(page.locator("#abstract-status")).to_have_text("In progress")
+    screenshot(page, "coding-abstract")
 
     # Fix it: POA Y on the second diagnosis (saved on change).
     # The refused finalise re-draws the workspace; wait for it before the next change,

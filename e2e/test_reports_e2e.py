@@ -52,4 +52,4 @@ def test_the_administrator_changes_the_range_and_exports_csv(new_page, authentic
     assert len(rows) >= 1 and rows[0][0]
 
     assert page.evaluate(NO_HORIZONTAL_OVERFLOW)
-    screenshot(page, "reports-dashboard")
+    screenshot(page, "reports-dashboard", full_page=False)  # the top: the page is long
