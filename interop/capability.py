@@ -145,8 +145,8 @@ def capability_statement(base_url: str) -> dict:
                 "documentation": "JSON only (XML answers 406). Every interaction needs an OAuth "
                 "2.0 bearer token; a search parameter the server does not support is "
                 "refused with 400 (or ignored and reported with Prefer: handling=lenient). "
-                "Paging: _count (default 50, at most 1000) with next/previous links; "
-                "_summary=count; _total=none|accurate.",
+                "Paging: _count (default 50, at most 1000) with next/previous links "
+                "(_offset); _summary=count; _total=accurate|estimate|none.",
                 "security": {
                     "cors": False,
                     "service": [
@@ -178,11 +178,8 @@ def capability_statement(base_url: str) -> dict:
                 "resource": [_resource(t) for t in api_access.SERVED_TYPES],
                 "interaction": [{"code": "transaction"}, {"code": "batch"}],
                 "searchParam": [
-                    {"name": "_count", "type": "number"},
-                    {"name": "_sort", "type": "string"},
-                    {"name": "_include", "type": "string"},
-                    {"name": "_summary", "type": "token"},
-                    {"name": "_total", "type": "token"},
+                    {"name": name, "type": kind, "documentation": documentation}
+                    for name, (kind, documentation) in search.RESULT_PARAMS.items()
                 ],
                 "operation": [
                     {

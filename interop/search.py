@@ -44,8 +44,22 @@ DEFAULT_COUNT = 50
 MAX_COUNT = 1000
 AUDIT_ID_CAP = 100
 
-# Result parameters understood for every type.
-CONTROL_PARAMS = {"_count", "_offset", "_sort", "_include", "_summary", "_total", "_format"}
+# Result parameters understood for every type, as the CapabilityStatement lists them
+# (name -> type, documentation); with _format (json; xml answers 406).
+RESULT_PARAMS = {
+    "_count": ("number", f"Page size, default {DEFAULT_COUNT}, at most {MAX_COUNT}."),
+    "_offset": ("number", "Where the page starts; the next and previous links carry it."),
+    "_sort": (
+        "string",
+        "date or -date; _lastUpdated on clinical and stored types, period on "
+        "DocumentReference; Patient: birthdate, family, _lastUpdated. Default: -date "
+        "(stored types: -_lastUpdated; Patient: family).",
+    ),
+    "_include": ("string", "<type>:patient or <type>:subject: the matches' patients."),
+    "_summary": ("token", "count (the total only) or false."),
+    "_total": ("token", "accurate (the default), estimate (answered accurately) or none."),
+}
+CONTROL_PARAMS = {*RESULT_PARAMS, "_format"}
 
 
 def _bad(param: str, message: str, code: str = VALUE) -> FhirError:
