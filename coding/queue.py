@@ -38,13 +38,12 @@ from coding import work_access as wa
 from coding.models import Abstract, AbstractStatus, PhysicianQuery, QueryStatus
 from coding.permissions import CodingPermission as K
 from completion.models import RecordStatus
-from encounters.models import Encounter, EncounterClass, EncounterStatus
+from encounters.models import VOID_ENCOUNTER, Encounter, EncounterClass, EncounterStatus
 from patients.models import IdentifierKind, PatientIdentifier
 from recordroom import clock
 
 PAGE_SIZE = 50
 DAY = dt.timedelta(days=1)
-VOID_ENCOUNTER = [EncounterStatus.CANCELLED, EncounterStatus.ENTERED_IN_ERROR]
 DONE = [AbstractStatus.FINAL, AbstractStatus.REBILLED]
 BEGUN = [AbstractStatus.IN_PROGRESS, AbstractStatus.ON_HOLD]
 NO_PAYER = "No payer recorded"

@@ -28,10 +28,9 @@ from django.utils import timezone
 
 from coding.dnfb import AGE_BUCKETS
 from coding.models import Abstract, AbstractStatus
-from encounters.models import Encounter, EncounterStatus
+from encounters.models import VOID_ENCOUNTER, Encounter, EncounterStatus
 
 DONE = [AbstractStatus.FINAL, AbstractStatus.REBILLED]
-VOID_ENCOUNTER = [EncounterStatus.CANCELLED, EncounterStatus.ENTERED_IN_ERROR]
 BACKLOG_STATUSES = [
     AbstractStatus.NOT_STARTED,
     AbstractStatus.IN_PROGRESS,

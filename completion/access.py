@@ -57,13 +57,12 @@ from completion.permissions import CompletionPermission as CP
 from completion.policy import policy_for
 from documents.models import Document, DocumentSource, DocumentStatus, OrderMode
 from documents.permissions import DocumentsPermission as DP
-from encounters.models import Encounter, EncounterStatus
+from encounters.models import VOID_ENCOUNTER, Encounter, EncounterStatus
 from patients.access import Scope, access_patient, default_purpose, facility_ids
 from patients.models import IdentifierKind, PatientIdentifier
 from recordroom import clock
 
 PAGE_SIZE = 50
-VOID_ENCOUNTER = [EncounterStatus.CANCELLED, EncounterStatus.ENTERED_IN_ERROR]
 BULK_SIGN_ORDER_MODES = (OrderMode.VERBAL, OrderMode.TELEPHONE)
 BULK_SIGN_LIMIT = 100
 DAY = dt.timedelta(days=1)

@@ -48,12 +48,11 @@ from completion.policy import delinquent_at as policy_delinquent_at
 from completion.policy import policy_for_encounter
 from documents.models import Document, DocumentType
 from documents.permissions import DocumentsPermission as DP
-from encounters.models import EncounterStatus
+from encounters.models import VOID_ENCOUNTER
 from patients.access import default_purpose, facility_ids
 from recordroom import clock
 
 OBJECT_TYPE = "completion.deficiency"
-VOID_ENCOUNTER = {EncounterStatus.CANCELLED, EncounterStatus.ENTERED_IN_ERROR}
 _MARKUP = re.compile(r"[<>]")
 MIN_REASON = 5
 

@@ -54,13 +54,12 @@ from documents.models import (
 from documents.permissions import DocumentsPermission as DP
 from documents.signals import document_changed
 from documents.workflow import Conflict
-from encounters.models import EncounterStatus
+from encounters.models import VOID_ENCOUNTER
 from patients.access import default_purpose
 from recordroom import clock
 
 DEFAULT_LATE_ENTRY_HOURS = 24
 ORDERS_LOINC = "46209-3"  # Provider orders: the one type that carries an order mode
-VOID_ENCOUNTER = {EncounterStatus.CANCELLED, EncounterStatus.ENTERED_IN_ERROR}
 MAX_BODY_CHARS = 200_000
 _MARKUP = re.compile(r"[<>]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")

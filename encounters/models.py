@@ -29,6 +29,11 @@ class EncounterStatus(models.TextChoices):
     ENTERED_IN_ERROR = "entered-in-error", "Entered in error"
 
 
+# An encounter that did not happen (cancelled) or was recorded in error: left out of
+# every queue, count and rate.
+VOID_ENCOUNTER = (EncounterStatus.CANCELLED, EncounterStatus.ENTERED_IN_ERROR)
+
+
 class AdmitSource(models.TextChoices):
     """UB-04 point of origin (abridged)."""
 

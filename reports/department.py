@@ -34,24 +34,23 @@ from __future__ import annotations
 import datetime as dt
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Count, Exists, OuterRef, Q
 from django.http import Http404
 from django.utils import timezone
 
 from accounts.access import has_permission, require_permission
 from accounts.models import Facility
+from audit import statistics as audit_stats
 from audit.actions import record_event
-from audit.models import Action, AuditEvent, Outcome
+from audit.models import Action
 from audit.permissions import AuditPermission
 from coding import statistics as coding_stats
 from coding.permissions import CodingPermission
 from completion import access as completion_access
-from completion.models import RecordCompletion, RecordStatus
+from completion import statistics as completion_stats
 from completion.permissions import CompletionPermission
 from completion.summary import delinquency_rate
-from encounters.models import EncounterStatus
+from patients import statistics as patient_stats
 from patients.access import default_purpose, facility_ids
-from patients.models import AccessGrant, IdentifierKind, Patient, PatientIdentifier
 from patients.permissions import PatientsPermission
 from recordroom import clock
 from reports.permissions import ReportsPermission
@@ -60,7 +59,6 @@ from roi import statistics as roi_stats
 from roi.models import RequestStatus
 from roi.permissions import RoiPermission
 
-VOID_ENCOUNTER = [EncounterStatus.CANCELLED, EncounterStatus.ENTERED_IN_ERROR]
 MAX_TREND_MONTHS = 24
 
 # Which permission opens which section (any one of them).
@@ -139,46 +137,28 @@ def _months(start: dt.date, end: dt.date) -> list[completion_access.Period]:
 def _completion(user, filters: Filters, facilities, now) -> Section:
     section = Section("completion", SECTION_TITLES["completion"])
     ids = [f.pk for f in facilities]
-    records = RecordCompletion.objects.filter(encounter__facility_id__in=ids).exclude(
-        encounter__status__in=VOID_ENCOUNTER
+    low, high = local_bounds(filters.start, filters.end)
+    totals = completion_stats.record_totals(
+        ids, service=filters.service or "", low=low, high=high, now=now
     )
-    if filters.service:
-        records = records.filter(encounter__service__iexact=filters.service)
-    if not records.exists():
+    if totals is None:
         section.missing = "Chart completion has analysed no record at these facilities yet."
         return section
-    low, high = local_bounds(filters.start, filters.end)
-    incomplete = Q(status=RecordStatus.INCOMPLETE)
-    late = incomplete & Q(due_at__lt=now)
-    totals = records.aggregate(
-        received=Count("pk", filter=Q(discharged_at__gte=low, discharged_at__lt=high)),
-        completed=Count(
-            "pk",
-            filter=Q(status=RecordStatus.COMPLETE, completed_at__gte=low, completed_at__lt=high),
-        ),
-        incomplete=Count("pk", filter=incomplete),
-        delinquent=Count("pk", filter=late),
-    )
     section.figures = [
         ("Records received", str(totals["received"])),
         ("Records completed", str(totals["completed"])),
         ("Incomplete now", str(totals["incomplete"])),
         ("Delinquent now", str(totals["delinquent"])),
     ]
-    by_service = (
-        records.filter(incomplete)
-        .values("encounter__service")
-        .annotate(n=Count("pk"), late=Count("pk", filter=Q(due_at__lt=now)))
-        .order_by("encounter__service")
-    )
+    by_service = completion_stats.incomplete_by_service(ids, service=filters.service or "", now=now)
     section.tables.append(
         Table(
             key="completion-by-service",
             title="Incomplete and delinquent records by service (now)",
             columns=[Column("Service"), Column("Incomplete", True), Column("Delinquent", True)],
             rows=[
-                [r["encounter__service"] or "No service recorded", r["n"], r["late"]]
-                for r in by_service
+                [service or "No service recorded", incomplete, late]
+                for service, incomplete, late in by_service
             ],
             chart=ChartSpec("bar", 0, (1, 2)),
         )
@@ -369,16 +349,7 @@ def _roi(filters: Filters, facilities, now) -> Section:
 
 def _mpi(facilities) -> Section:
     section = Section("mpi", SECTION_TITLES["mpi"])
-    at_facility = Exists(
-        PatientIdentifier.objects.filter(
-            patient=OuterRef("pk"),
-            kind=IdentifierKind.MRN,
-            facility_id__in=[f.pk for f in facilities],
-        )
-    )
-    counts = Patient.objects.filter(at_facility).aggregate(
-        records=Count("pk"), merged=Count("pk", filter=Q(merged_into__isnull=False))
-    )
+    counts = patient_stats.record_counts([f.pk for f in facilities])
     if not counts["records"]:
         section.missing = "No patient is registered at these facilities yet."
         return section
@@ -417,48 +388,26 @@ def _mpi(facilities) -> Section:
 def _audit(filters: Filters, facilities) -> Section:
     section = Section("audit", SECTION_TITLES["audit"])
     low, high = local_bounds(filters.start, filters.end)
-    events = AuditEvent.objects.filter(occurred_at__gte=low, occurred_at__lt=high)
     labels = dict(Action.choices)
-    by_action = list(
-        events.values("action")
-        .annotate(
-            n=Count("pk"),
-            denied=Count("pk", filter=Q(outcome=Outcome.DENIED)),
-        )
-        .order_by("-n", "action")
-    )
+    by_action = audit_stats.events_by_action(low=low, high=high)
     section.note = (
         "Audit events are counted for the whole installation (the trail is not kept per "
         "facility); break-the-glass accesses for patients at the chosen facilities."
     )
     section.figures = [
-        ("Audit events", str(sum(r["n"] for r in by_action))),
-        ("Refused", str(sum(r["denied"] for r in by_action))),
+        ("Audit events", str(sum(n for _, n, _ in by_action))),
+        ("Refused", str(sum(denied for _, _, denied in by_action))),
     ]
     section.tables.append(
         Table(
             key="audit-by-action",
             title="Audit events by action",
             columns=[Column("Action"), Column("Events", True), Column("Refused", True)],
-            rows=[[labels.get(r["action"], r["action"]), r["n"], r["denied"]] for r in by_action],
+            rows=[[labels.get(action, action), n, denied] for action, n, denied in by_action],
             chart=ChartSpec("bar", 0, (1, 2)),
         )
     )
-    patients_here = PatientIdentifier.objects.filter(
-        kind=IdentifierKind.MRN, facility_id__in=[f.pk for f in facilities]
-    ).values("patient_id")
-    review = AccessGrant.Review
-    grants = AccessGrant.objects.filter(
-        kind=AccessGrant.Kind.BREAK_THE_GLASS,
-        patient_id__in=patients_here,
-        granted_at__gte=low,
-        granted_at__lt=high,
-    ).aggregate(
-        total=Count("pk"),
-        pending=Count("pk", filter=Q(review_status=review.PENDING)),
-        appropriate=Count("pk", filter=Q(review_status=review.APPROPRIATE)),
-        inappropriate=Count("pk", filter=Q(review_status=review.INAPPROPRIATE)),
-    )
+    grants = patient_stats.break_the_glass_counts([f.pk for f in facilities], low=low, high=high)
     section.figures.append(("Break-the-glass accesses", str(grants["total"])))
     section.tables.append(
         Table(
