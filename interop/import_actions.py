@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +33,7 @@ from interop.importer import (
     ImportContext,
     RunCache,
     UnitResult,
+    ValidationWorker,
     _Unit,
     import_unit,
     import_units,
@@ -164,6 +165,11 @@ BATCH_LINES = 500
 BATCH_BYTES = 2 * 1024 * 1024
 # Units that waited for a reference are tried again together, up to this many at once.
 RETRY_BATCH = 2000
+# Validation runs in a second process (ValidationWorker), this many batches ahead of the
+# writes, when the files to import hold at least WORKER_MIN_BYTES of NDJSON and the
+# machine has more than one core: smaller imports are over before a process would start.
+WORKER_MIN_BYTES = 4 * 1024 * 1024
+WORKER_AHEAD = 2
 
 
 def _units_of(path: Path, channel_limit: int) -> Iterator[tuple[bytes, str, bool]]:
@@ -215,6 +221,7 @@ def do_import_paths(
     progress: Callable[[int], None] | None = None,
     allow_unresolved: bool = False,
     keep_results: bool = True,
+    validate_in_worker: bool | None = None,
 ) -> ImportResult:
     """Import files and folders (``*.json`` lone resources or Bundles, ``*.ndjson`` one
     resource a line). Each Bundle, line or lone resource is a unit, written whole or not
@@ -228,7 +235,10 @@ def do_import_paths(
     material: a reference that cannot be resolved is kept as written, with a warning in
     the unit's outcome, unless RecordRoom needs it to place the resource (its
     patient/subject or its encounter). ``keep_results=False`` keeps only the counts and
-    the refused units (memory stays flat on a large import)."""
+    the refused units (memory stays flat on a large import). ``validate_in_worker``:
+    validate in a second process while this one writes (None: when the NDJSON files
+    are large enough and the machine has a second core); what is refused, and why, is
+    the same either way."""
     require_permission(
         acting_user, InteropPermission.IMPORT, action=Action.CREATE, object_type="import_unit"
     )
@@ -271,30 +281,50 @@ def do_import_paths(
                 ]
                 run(units, group_ctx, last_try=last_try, first=False)
 
-    for path in sorted(_files(paths), key=_file_order):
-        ctx = ImportContext(
-            acting_user=acting_user,
-            facility=facility,
-            source=source or "import",
-            channel="command",
-            source_label=path.name,
-            allow_unresolved=allow_unresolved,
-            cache=cache,
-        )
-        for batch, too_large in _batches(_units_of(path, limit)):
-            if too_large is not None:
-                size = too_large[1] or path.stat().st_size
-                unit_result = import_unit(b"", ctx, position=too_large[0], size=size)
-                result.add(unit_result, path.name, too_large[0])
+    files = sorted(_files(paths), key=_file_order)
+    if validate_in_worker is None:
+        ndjson = sum(p.stat().st_size for p in files if p.suffix == ".ndjson")
+        validate_in_worker = ndjson >= WORKER_MIN_BYTES and (os.cpu_count() or 1) > 1
+    worker = ValidationWorker() if validate_in_worker else None
+
+    def steps() -> Iterator[tuple]:
+        """(context, units or None, the too-large unit or None) for each batch of each
+        file, then (context, None, None) at the end of the file."""
+        for path in files:
+            ctx = ImportContext(
+                acting_user=acting_user,
+                facility=facility,
+                source=source or "import",
+                channel="command",
+                source_label=path.name,
+                allow_unresolved=allow_unresolved,
+                cache=cache,
+            )
+            for batch, too_large in _batches(_units_of(path, limit)):
+                if too_large is not None:
+                    yield ctx, None, (path, too_large)
+                    continue
+                units = [_Unit(raw=raw, position=position) for raw, position in batch]
+                yield ctx, units, None
+            yield ctx, None, None
+
+    ahead: deque[tuple] = deque()
+    try:
+        for step in steps():
+            if worker is not None and step[1] is not None:
+                worker.submit(step[1], step[0])
+            ahead.append(step)
+            if worker is not None and len(ahead) <= WORKER_AHEAD:
                 continue
-            units = [_Unit(raw=raw, position=position) for raw, position in batch]
-            run(units, ctx, last_try=False, first=True)
-        # What waits may be waiting for this file, or for units that wait themselves (an
-        # encounter naming a diagnosis whose condition names the encounter: a reference
-        # cycle across files). Try it again now, all of a namespace together, so that
-        # what references it later in the run finds it instead of waiting in turn.
-        if deferred:
-            retry(last_try=False)
+            _import_step(ahead.popleft(), result, run, retry, deferred)
+        while ahead:
+            _import_step(ahead.popleft(), result, run, retry, deferred)
+    except BaseException:
+        if worker is not None:
+            worker.terminate()
+        raise
+    if worker is not None:
+        worker.close()
     # At the end, retry what still waits while that makes progress; then quarantine it.
     while deferred:
         before = len(deferred)
@@ -303,6 +333,23 @@ def do_import_paths(
             retry(last_try=True)
             break
     return result
+
+
+def _import_step(step: tuple, result: ImportResult, run, retry, deferred: list) -> None:
+    ctx, units, too_large = step
+    if too_large is not None:
+        path, (position, size) = too_large
+        unit_result = import_unit(b"", ctx, position=position, size=size or path.stat().st_size)
+        result.add(unit_result, path.name, position)
+    elif units is not None:
+        run(units, ctx, last_try=False, first=True)
+    elif deferred:
+        # The end of a file. What waits may be waiting for this file, or for units that
+        # wait themselves (an encounter naming a diagnosis whose condition names the
+        # encounter: a reference cycle across files). Try it again now, all of a
+        # namespace together, so that what references it later in the run finds it
+        # instead of waiting in turn.
+        retry(last_try=False)
 
 
 @dataclass(eq=False)

@@ -49,6 +49,7 @@ contained resources are kept as written.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import uuid
 from collections import Counter, defaultdict
@@ -264,6 +265,9 @@ class _Unit:
     position: str = ""
     source_label: str = ""  # the file it came from, where a batch mixes files
     validated: bool = False  # these very bytes passed validation before (a retry)
+    prepared: bool = False  # parsed and checked (entries set, or rejected)
+    checked: _Checked | None = None  # issues found by the validation process
+    check_index: int = 0
     number: int = 0
     result: UnitResult = field(default_factory=lambda: UnitResult(accepted=False))
     entries: list[_Entry] = field(default_factory=list)
@@ -295,6 +299,7 @@ def _entry_label(entry) -> str:
     return what if not entry.bundled else f"Bundle.entry[{entry.index}] ({what})"
 
 
+@functools.lru_cache(maxsize=256)
 def _model_class(resource_type: str):
     try:
         return get_fhir_model_class(resource_type)
@@ -1468,13 +1473,11 @@ def _reject(unit: _Unit, issues: list[Issue]) -> None:
     unit.result.warnings = []
 
 
-def _read(units: list[_Unit], ctx: ImportContext) -> list[_Unit]:
-    """Parse each unit, check it, find what its resources became, validate what changed
-    (unchanged content is not validated again: the SHA-256 of the canonical JSON is
-    compared first) and give every entry its RecordRoom id. Returns the units that
-    passed; the others are rejected."""
-    live: list[_Unit] = []
+def _parse_units(units: list[_Unit], ctx: ImportContext) -> None:
+    """Parse each unit and check it (a resourceType RecordRoom knows, no nested Bundle,
+    no duplicate); sets its entries, or rejects it."""
     for unit in units:
+        unit.prepared = True
         try:
             items, bundle_type = _parse(unit.raw)
         except UnitRejected as rejected:
@@ -1493,16 +1496,29 @@ def _read(units: list[_Unit], ctx: ImportContext) -> list[_Unit]:
             _reject(unit, issues[:MAX_ISSUES] + duplicates)
             continue
         unit.entries = _make_entries(items, bundle, ctx.source)
-        live.append(unit)
+
+
+def _read(units: list[_Unit], ctx: ImportContext) -> list[_Unit]:
+    """Parse each unit (unless :class:`ValidationWorker` did), check it, find what its
+    resources became, validate what changed (unchanged content is not validated again:
+    the SHA-256 of the canonical JSON is compared first; what the worker validated is
+    not validated twice) and give every entry its RecordRoom id. Returns the units that
+    passed; the others are rejected."""
+    _parse_units([unit for unit in units if not unit.prepared], ctx)
+    live = [unit for unit in units if not unit.rejected]
     _load_keys([entry for unit in live for entry in unit.entries])
     passed: list[_Unit] = []
     for unit in live:
         issues: list[Issue] = []
-        for entry in unit.entries:
+        checked = unit.checked.result() if unit.checked is not None else {}
+        for position, entry in enumerate(unit.entries):
             if entry.unchanged or unit.validated:
                 continue
+            found = checked.get((unit.check_index, position)) if checked else None
             issues.extend(
-                validate_resource(
+                found
+                if found is not None
+                else validate_resource(
                     entry.resource, entry.index if entry.bundled else None, entry.bundled
                 )
             )
@@ -1515,6 +1531,78 @@ def _read(units: list[_Unit], ctx: ImportContext) -> list[_Unit]:
             continue
         passed.append(unit)
     return passed
+
+
+def _validate_payload(payload: list[tuple[bytes, list[int]]]) -> dict[tuple[int, int], list]:
+    """In the validation process: validate the resources at ``positions`` of each unit
+    (its raw bytes), as :func:`_read` would; {(unit, position): issues}."""
+    found: dict[tuple[int, int], list] = {}
+    for number, (raw, positions) in enumerate(payload):
+        items, bundle_type = _parse(raw)
+        bundle = bool(bundle_type)
+        for position in positions:
+            index, _, resource, _ = items[position]
+            found[(number, position)] = validate_resource(resource, index, bundle)
+    return found
+
+
+class _Checked:
+    """What the validation process found for a batch, fetched once when first needed;
+    empty when the process failed (the lines are then validated here)."""
+
+    def __init__(self, pending) -> None:
+        self.pending = pending
+        self.found: dict | None = None
+
+    def result(self) -> dict:
+        if self.found is None:
+            try:
+                self.found = self.pending.get()
+            except Exception:  # noqa: BLE001 - validated again in this process
+                self.found = {}
+            self.pending = None
+        return self.found
+
+
+class ValidationWorker:
+    """Validation (the costliest step of an import) in a second process, one batch
+    ahead: :meth:`submit` parses a batch's units here, finds which resources changed
+    (their source keys), and hands those lines to the process; while it validates them,
+    this process writes the batch before. :func:`_read` then takes the issues it found
+    — the same :func:`validate_resource`, on the same bytes — and looks the keys up
+    again (the batch before may have written some), validating here whatever the
+    process was not given. Refusals are therefore the same as without it."""
+
+    def __init__(self) -> None:
+        import multiprocessing
+
+        # A fork of this process: Django is set up; the child never touches the database.
+        self.pool = multiprocessing.get_context("fork").Pool(1)
+
+    def submit(self, units: list[_Unit], ctx: ImportContext) -> None:
+        _parse_units(units, ctx)
+        live = [unit for unit in units if not unit.rejected and not unit.validated]
+        _load_keys([entry for unit in live for entry in unit.entries])
+        payload: list[tuple[bytes, list[int]]] = []
+        owners: list[_Unit] = []
+        for unit in live:
+            positions = [i for i, entry in enumerate(unit.entries) if not entry.unchanged]
+            if positions:
+                payload.append((unit.raw, positions))
+                owners.append(unit)
+        if not payload:
+            return
+        checked = _Checked(self.pool.apply_async(_validate_payload, (payload,)))
+        for number, unit in enumerate(owners):
+            unit.checked, unit.check_index = checked, number
+
+    def close(self) -> None:
+        self.pool.close()
+        self.pool.join()
+
+    def terminate(self) -> None:
+        self.pool.terminate()
+        self.pool.join()
 
 
 def _patient_keys(entry: _Entry) -> set[tuple]:

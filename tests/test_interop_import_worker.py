@@ -1,0 +1,112 @@
+"""FHIR import with validation in a second process (``validate_in_worker``): the same
+lines are refused, for the same reasons, and the same rows written as when this process
+validates; a line seen again later in the run (changed or not) is judged on what the
+batches before it wrote."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from clinical.models import ClinicalEntry
+from interop import import_actions, importer
+from interop.import_actions import do_import_paths
+from interop.models import ImportUnit, SourceKey, UnitStatus
+from patients.models import Patient
+
+pytestmark = pytest.mark.django_db
+
+
+def _patient(i: int, **extra) -> dict:
+    return {
+        "resourceType": "Patient",
+        "id": f"p{i}",
+        "identifier": [{"system": "urn:gen", "value": f"G{i}"}],
+        "name": [{"family": "Workerperson", "given": [f"Ada{i}"]}],
+        "birthDate": "1980-05-06",
+        **extra,
+    }
+
+
+def _observation(i: int, patient: int, **extra) -> dict:
+    return {
+        "resourceType": "Observation",
+        "id": f"o{i}",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}], "text": "Pulse"},
+        "subject": {"reference": f"Patient/p{patient}"},
+        "effectiveDateTime": "2021-04-01T10:00:00Z",
+        "valueQuantity": {"value": 60 + i, "unit": "/min"},
+        **extra,
+    }
+
+
+def _write(path, resources) -> None:
+    path.write_bytes(b"\n".join(orjson.dumps(r) for r in resources) + b"\n")
+
+
+@pytest.mark.parametrize("in_worker", [False, True], ids=["here", "worker"])
+def test_the_worker_refuses_and_writes_what_this_process_would(
+    personas, tmp_path, monkeypatch, in_worker
+):
+    monkeypatch.setattr(import_actions, "BATCH_LINES", 3)
+    first = tmp_path / "first"
+    first.mkdir()
+    _write(first / "Patient.ndjson", [_patient(i) for i in range(4)])
+    observations = [_observation(i, i % 4) for i in range(12)]
+    # Line 3: an element Observation does not have (refused by validation); line 6: a
+    # code that breaks the FHIR string pattern; line 8: not FHIR at all; line 10
+    # references a patient that is not there.
+    observations[2]["dosage"] = {"text": "twice"}
+    observations[5]["code"]["coding"][0]["code"] = "8867-4\n"
+    observations[7] = {"resourceType": "Observation", "id": "o7", "status": 12}
+    observations[9]["subject"] = {"reference": "Patient/p9"}
+    # Line 4 repeats line 1 changed, line 5 repeats line 2 unchanged: the worker is
+    # given them before line 1 and 2 are written, as new.
+    observations[3] = _observation(0, 0, valueQuantity={"value": 99, "unit": "/min"})
+    observations[4] = _observation(1, 1)
+    _write(first / "Observation.ndjson", observations)
+    calls = []
+    validate = importer.validate_resource
+    monkeypatch.setattr(
+        importer, "validate_resource", lambda *a: calls.append(a[0].get("id")) or validate(*a)
+    )
+    result = do_import_paths(
+        [first], acting_user=personas.integration, source="worker", validate_in_worker=in_worker
+    )
+    refused = {r.position: r.reason for r in result.refused}
+    assert sorted(refused) == ["line 10", "line 3", "line 6", "line 8"]
+    assert "dosage" in refused["line 3"] and "Extra inputs" in refused["line 3"]
+    assert "Observation.code.coding[0].code" in refused["line 6"]
+    assert "Observation.code: Field required" in refused["line 8"]
+    assert "Patient/p9" in refused["line 10"]
+    assert result.totals() == {"created": 10, "updated": 1, "unchanged": 1, "refused": 4}
+    assert Patient.objects.filter(family_name="Workerperson").count() == 4
+    assert ClinicalEntry.objects.filter(resource_type="Observation").count() == 6
+    o0 = ClinicalEntry.objects.get(public_id=SourceKey.objects.get(source_id="o0").fhir_id)
+    assert o0.version == 2 and o0.value_quantity == 99
+    quarantined = ImportUnit.objects.filter(status=UnitStatus.REJECTED)
+    assert sorted(u.position for u in quarantined) == sorted(refused)
+    if in_worker:
+        assert calls == []  # all in the other process
+    else:
+        assert sorted(calls).count("o0") == 2 and calls.count("o1") == 1
+    # Again, where line 4 is unchanged when the worker is given its batch (so it is not
+    # given it) but changed by line 1 before it is written: it is validated here.
+    second = tmp_path / "second"
+    second.mkdir()
+    changed = _observation(6, 2, valueQuantity={"value": 10, "unit": "/min"})
+    _write(
+        second / "Observation.ndjson",
+        [changed, observations[8], observations[10]]
+        + [observations[6], observations[11], observations[3]],
+    )
+    calls.clear()
+    again = do_import_paths(
+        [second], acting_user=personas.integration, source="worker", validate_in_worker=in_worker
+    )
+    assert again.units_refused == 0
+    assert again.totals() == {"updated": 2, "unchanged": 4}
+    o6 = ClinicalEntry.objects.get(public_id=SourceKey.objects.get(source_id="o6").fhir_id)
+    assert o6.version == 3 and o6.value_quantity == 66
+    assert calls == (["o6"] if in_worker else ["o6", "o6"])
