@@ -12,7 +12,7 @@ from django.db.models.functions import RowNumber
 
 from accounts.access import require_permission
 from audit.models import Action
-from clinical.models import ClinicalEntry, ResourceType
+from clinical.models import CODED_SOURCE, ClinicalEntry, ResourceType
 from patients.models import Patient
 from patients.permissions import PatientsPermission
 
@@ -87,6 +87,9 @@ def clinical_for_chart(
     per_type = {"partition_by": [F("resource_type")]}
     newest = (
         ClinicalEntry.objects.filter(patient=patient, entered_in_error=False)
+        # The final coded diagnoses are billing codes, shown with the abstract, not the
+        # clinicians' problem list.
+        .exclude(source=CODED_SOURCE)
         .annotate(
             row=Window(
                 RowNumber(),
@@ -107,9 +110,9 @@ def clinical_for_encounter(user, encounter) -> list[ClinicalGroup]:
     """The clinical data recorded during one encounter, by type (entered-in-error left out)."""
     _require_clinical(user, encounter.patient)
     entries = list(
-        ClinicalEntry.objects.filter(encounter=encounter, entered_in_error=False).order_by(
-            "-effective_at", "-pk"
-        )
+        ClinicalEntry.objects.filter(encounter=encounter, entered_in_error=False)
+        .exclude(source=CODED_SOURCE)
+        .order_by("-effective_at", "-pk")
     )
     totals: dict[str, int] = {}
     for entry in entries:
@@ -123,3 +126,14 @@ def allergies_of(groups: list[ClinicalGroup]) -> list[ClinicalEntry]:
         if group.key == "allergies":
             return [e for e in group.entries if e.status not in _INACTIVE_ALLERGY]
     return []
+
+
+def coded_condition_ids(encounter) -> dict[str, str]:
+    """``{code: public id}`` of the encounter's final coded diagnoses (the Conditions
+    ``clinical.actions.project_coded_diagnoses`` keeps), for the FHIR Encounter's
+    ``diagnosis`` references. No permission check: the caller serves the encounter
+    through its own door."""
+    rows = ClinicalEntry.objects.filter(
+        encounter=encounter, source=CODED_SOURCE, entered_in_error=False
+    ).values_list("code", "public_id")
+    return {code: str(public_id) for code, public_id in rows}

@@ -23,7 +23,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from accounts.access import require_permission
 from audit.actions import record_event
-from audit.models import Action, Purpose
+from audit.models import Action, Outcome, Purpose
 from clinical.models import CODED_SOURCE, ClinicalEntry, ClinicalEntryVersion, ResourceType
 from clinical.permissions import ClinicalPermission
 from clinical.signals import clinical_entry_changed
@@ -501,6 +501,7 @@ def do_update_clinical_entry(
         object_type="clinical_entry",
         object_id=str(entry.public_id),
     )
+    _refuse_coded(entry, acting_user)
     reason = (reason or "").strip()
     if len(reason) < 5:
         raise ValidationError({"reason": ["Say why the entry changes (at least 5 characters)."]})
@@ -561,6 +562,7 @@ def do_mark_clinical_entry_in_error(
         object_type="clinical_entry",
         object_id=str(entry.public_id),
     )
+    _refuse_coded(entry, acting_user)
     reason = (reason or "").strip()
     if len(reason) < 5:
         raise ValidationError({"reason": ["Say why it is in error (at least 5 characters)."]})
@@ -594,6 +596,31 @@ def _mark_in_error(locked: ClinicalEntry, *, acting_user, reason: str, now) -> N
 # --- the final coded diagnoses --------------------------------------------------------------
 
 
+def _refuse_coded(entry: ClinicalEntry, acting_user) -> None:
+    """A final coded diagnosis changes only through its abstract (reopened for a
+    rebill): the refusal is audited before it is raised."""
+    if entry.source != CODED_SOURCE:
+        return
+    record_event(
+        acting_user,
+        Action.UPDATE,
+        outcome=Outcome.DENIED,
+        purpose=Purpose.OPERATIONS,
+        patient_id=entry.patient.public_id,
+        object_type="clinical_entry",
+        object_id=str(entry.public_id),
+        reason="a final coded diagnosis changes only through its abstract",
+    )
+    raise ValidationError(
+        {
+            "__all__": [
+                "This Condition is a final coded diagnosis of the encounter's abstract: "
+                "it changes only when a coder reopens the abstract for a rebill."
+            ]
+        }
+    )
+
+
 def project_coded_diagnoses(encounter, resources: list[dict], *, acting_user, reason: str) -> None:
     """Keep the encounter's final coded diagnoses as encounter-diagnosis Conditions, so
     the FHIR Condition search, read, $everything and bulk export carry the final codes.
@@ -604,17 +631,24 @@ def project_coded_diagnoses(encounter, resources: list[dict], *, acting_user, re
     need no clinical permission and carry ``source = CODED_SOURCE`` (the completion rule
     for a final diagnosis does not count them). One entry per code: a code already
     projected gets a new version when its resource changed (sequence, POA), a code no
-    longer on the abstract is marked entered in error (kept, with its versions)."""
-    parsed = [parse_resource(resource) for resource in resources]
-    current = {
-        entry.code: entry
-        for entry in ClinicalEntry.objects.select_for_update(of=("self",))
+    longer on the abstract is marked entered in error (kept, with its versions). Clinical
+    updates and entered-in-error marks refuse these entries: they change only here."""
+    parsed = {}
+    for resource in resources:  # a code given twice is projected once, at its first place
+        resource_type, data, columns = parse_resource(resource)
+        parsed.setdefault(columns["code"], (resource_type, data, columns))
+    current: dict[str, list[ClinicalEntry]] = {}
+    for entry in (
+        ClinicalEntry.objects.select_for_update(of=("self",))
         .select_related("patient", "encounter")
         .filter(encounter=encounter, source=CODED_SOURCE, entered_in_error=False)
-    }
+        .order_by("pk")
+    ):
+        current.setdefault(entry.code, []).append(entry)
     now = clock.now()
-    for _resource_type, data, columns in parsed:
-        entry = current.pop(columns["code"], None)
+    for code, (_resource_type, data, columns) in parsed.items():
+        kept = current.get(code) or []
+        entry = kept.pop(0) if kept else None
         if entry is None:
             _create(
                 encounter.patient,
@@ -627,7 +661,7 @@ def project_coded_diagnoses(encounter, resources: list[dict], *, acting_user, re
             continue
         if _unstamped(entry.resource) != _unstamped(data):
             _new_version(entry, data, columns, acting_user=acting_user, reason=reason, now=now)
-    for entry in current.values():
+    for entry in (entry for extra in current.values() for entry in extra):
         _mark_in_error(
             entry,
             acting_user=acting_user,

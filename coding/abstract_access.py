@@ -176,12 +176,16 @@ def _attach(page: AbstractPage) -> None:
 def _suggestions(encounter, coded: set[str]) -> list[dict]:
     """ICD-10-CM conditions clinicians recorded for the encounter, not yet coded: a
     suggestion only (the coded values belong to the abstract)."""
-    from clinical.models import ClinicalEntry
+    from clinical.models import CODED_SOURCE, ClinicalEntry
 
     out, seen = [], set()
-    rows = ClinicalEntry.objects.filter(
-        encounter=encounter, resource_type="Condition", entered_in_error=False
-    ).only("code", "code_system", "display")
+    rows = (
+        ClinicalEntry.objects.filter(
+            encounter=encounter, resource_type="Condition", entered_in_error=False
+        )
+        .exclude(source=CODED_SOURCE)  # the coder's own earlier final codes
+        .only("code", "code_system", "display")
+    )
     for row in rows:
         system = (row.code_system or "").lower()
         if "icd-10-cm" not in system and "icd10cm" not in system:

@@ -271,19 +271,28 @@ def _condition(abstract: Abstract, d, titles: dict, *, contained: bool) -> dict:
 
 def encounter_diagnoses(encounter) -> dict:
     """For ``interop.serialize``: ``{"contained": [...], "diagnosis": [...]}`` — the
-    final abstract's diagnoses as contained encounter-diagnosis Conditions and the
-    ``Encounter.diagnosis`` entries pointing to them (use ``billing``, rank = sequence).
-    Empty lists while the abstract is not final."""
+    ``Encounter.diagnosis`` entries of the final abstract (use ``billing``, rank =
+    sequence), each pointing to its encounter-diagnosis Condition: the stand-alone one
+    the finalisation keeps (``Condition/<id>``), or, for an abstract finalised before
+    those were kept, a contained copy. Empty lists while the abstract is not final."""
     abstract = _final_abstract(encounter)
     if abstract is None:
         return {"contained": [], "diagnosis": []}
+    from clinical.access import coded_condition_ids
+
+    kept = coded_condition_ids(encounter)
     titles = _titles(abstract)
     contained, entries = [], []
     for d in abstract.diagnoses.order_by("sequence"):
-        contained.append(_condition(abstract, d, titles, contained=True))
+        public_id = kept.get(dotted(d.code))
+        if public_id:
+            reference = f"Condition/{public_id}"
+        else:
+            contained.append(_condition(abstract, d, titles, contained=True))
+            reference = f"#dx{d.sequence}"
         entries.append(
             {
-                "condition": {"reference": f"#dx{d.sequence}"},
+                "condition": {"reference": reference},
                 "use": {"coding": [{"system": DX_ROLE, "code": "billing", "display": "Billing"}]},
                 "rank": d.sequence,
             }

@@ -13,6 +13,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.dispatch import receiver
 
+from clinical.models import CODED_SOURCE
 from clinical.signals import clinical_entry_changed
 from documents.signals import document_changed
 from encounters.signals import encounter_changed
@@ -59,5 +60,7 @@ def on_document_changed(sender, *, document, change, **kwargs) -> None:
 def on_clinical_entry_changed(sender, *, entry, change, **kwargs) -> None:
     """A diagnosis or procedure recorded, corrected or entered in error (the final
     diagnosis, H&P-before-surgery and operative report rules read them)."""
+    if entry.source == CODED_SOURCE:
+        return  # the coder's final codes: no completion rule reads them
     if entry.encounter_id is not None and entry.resource_type in ("Condition", "Procedure"):
         schedule_analysis(entry.encounter, trigger=f"{entry.resource_type.lower()} saved")

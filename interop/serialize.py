@@ -452,8 +452,9 @@ def _add_final_codes(resource: dict, encounter) -> None:
     from coding.export import encounter_diagnoses
 
     parts = encounter_diagnoses(encounter)
-    if parts["diagnosis"]:
+    if parts["contained"]:
         resource["contained"] = [*resource.get("contained", []), *parts["contained"]]
+    if parts["diagnosis"]:
         resource["diagnosis"] = [*resource.get("diagnosis", []), *parts["diagnosis"]]
 
 

@@ -1,7 +1,7 @@
 """The final codes of an abstract are FHIR encounter-diagnosis Conditions: finalising
 keeps them as clinical entries (one per code, source "RecordRoom coding: final
 abstract"), so the FHIR Condition search by encounter and the read return them; a
-rebill versions a changed code and marks a dropped one entered in error; the
+rebill versions a code whose POA changed and marks a dropped one entered in error; the
 completion rule for a final diagnosis does not count them (they are the coder's, not
 the clinician's documentation); nothing is projected before the abstract is final."""
 
@@ -19,6 +19,7 @@ from tests.fhir_api_helpers import api_for, body
 from tests.test_coding_abstract import abstract, coded, codes, encounter, frozen, patient  # noqa: F401
 
 pytestmark = pytest.mark.django_db
+ICD = "http://hl7.org/fhir/sid/icd-10-cm"
 
 
 def projected(encounter):  # noqa: F811
@@ -128,3 +129,87 @@ def test_the_coded_diagnoses_do_not_satisfy_the_final_diagnosis_rule(personas, a
     assert rule is not None
     gaps = final_diagnosis(rule, build_context(abstract.encounter, clock.now()))
     assert len(gaps) == 1 and "Final diagnosis not recorded" in gaps[0].description
+
+
+def test_the_encounter_points_to_the_kept_conditions_not_contained_copies(
+    client,
+    personas,
+    abstract,  # noqa: F811
+):
+    abstract = coded(abstract, personas.coder, ("I5021", "Y"), ("E119", "N"))
+    abstracts.do_finalise_abstract(abstract, acting_user=personas.coder)
+    ids = {e.code: str(e.public_id) for e in projected(abstract.encounter)}
+    api = api_for(client, personas.clinician, "user/Encounter.read")
+    served = body(api.get(f"/fhir/Encounter/{abstract.encounter.public_id}"))
+    billing = [d for d in served["diagnosis"] if d["use"]["coding"][0]["code"] == "billing"]
+    assert [(d["rank"], d["condition"]["reference"]) for d in billing] == [
+        (1, f"Condition/{ids['I50.21']}"),
+        (2, f"Condition/{ids['E11.9']}"),
+    ]
+    assert not any(c.get("resourceType") == "Condition" for c in served.get("contained", []))
+
+
+def test_a_coded_condition_changes_only_through_its_abstract(
+    client,
+    personas,
+    abstract,  # noqa: F811
+    audit_rows,
+):
+    from django.core.exceptions import ValidationError
+
+    from audit.models import Outcome
+    from clinical.actions import do_mark_clinical_entry_in_error, do_update_clinical_entry
+
+    abstract = coded(abstract, personas.coder, ("I5021", "Y"))
+    abstracts.do_finalise_abstract(abstract, acting_user=personas.coder)
+    entry = projected(abstract.encounter).get()
+    changed = {**entry.resource, "code": {"coding": [{"system": ICD, "code": "J18.9"}]}}
+    with pytest.raises(ValidationError, match="reopens the abstract"):
+        do_update_clinical_entry(
+            entry, resource=changed, reason="wrong code", acting_user=personas.clinician
+        )
+    with pytest.raises(ValidationError, match="reopens the abstract"):
+        do_mark_clinical_entry_in_error(
+            entry, reason="wrong code", acting_user=personas.administrator
+        )
+    refused = audit_rows(outcome=Outcome.DENIED)
+    assert len(refused) == 2 and {r.object_id for r in refused} == {str(entry.public_id)}
+    api = api_for(client, personas.clinician, "user/Condition.read user/Condition.write")
+    answer = api.put(f"/fhir/Condition/{entry.public_id}", {**changed, "id": str(entry.public_id)})
+    assert 400 <= answer.status_code < 500
+    assert body(answer)["resourceType"] == "OperationOutcome"
+    entry.refresh_from_db()
+    assert (entry.code, entry.version) == ("I50.21", 1)
+
+
+def test_the_chart_and_the_coders_suggestions_leave_the_coded_conditions_out(
+    personas,
+    abstract,  # noqa: F811
+):
+    from clinical.access import clinical_for_chart, clinical_for_encounter
+    from coding.abstract_access import _suggestions
+
+    abstract = coded(abstract, personas.coder, ("I5021", "Y"), ("E119", "N"))
+    abstracts.do_finalise_abstract(abstract, acting_user=personas.coder)
+    assert projected(abstract.encounter).count() == 2
+    for groups in (
+        clinical_for_chart(personas.clinician, abstract.patient),
+        clinical_for_encounter(personas.clinician, abstract.encounter),
+    ):
+        assert not [e for g in groups for e in g.entries if e.source == CODED_SOURCE]
+    assert _suggestions(abstract.encounter, coded=set()) == []
+
+
+def test_a_code_given_twice_is_projected_once(personas, abstract):  # noqa: F811
+    from clinical.actions import project_coded_diagnoses
+    from coding.export import condition_resources
+
+    abstract = coded(abstract, personas.coder, ("I5021", "Y"), ("E119", "N"))
+    abstracts.do_finalise_abstract(abstract, acting_user=personas.coder)
+    twice = condition_resources(abstract.encounter)
+    twice.append(dict(twice[0]))
+    project_coded_diagnoses(
+        abstract.encounter, twice, acting_user=personas.coder, reason="finalised (rebill)"
+    )
+    live = projected(abstract.encounter).filter(entered_in_error=False)
+    assert sorted(live.values_list("code", flat=True)) == ["E11.9", "I50.21"]
