@@ -29,6 +29,10 @@ class Role(models.TextChoices):
     CODER = "coder", "Coder"
     ROI_SPECIALIST = "roi_specialist", "Release-of-information specialist"
     CLINICIAN = "clinician", "Clinician"
+    DENIAL_REVIEWER = (
+        "denial_reviewer",
+        "Designated reviewing official (licensed health care professional)",
+    )
     PRIVACY_OFFICER = "privacy_officer", "Privacy officer"
     PATIENT = "patient", "Patient"
     INTEGRATION = "integration", "Integration (system account)"
@@ -100,8 +104,8 @@ ROLE_PERMISSIONS: dict[Role, set[str]] = {
         K.REVIEW,
         K.VIEW_REPORTS,
         K.MANAGE_CODE_SETS,
-        # Not the denial review: that is a licensed health care professional's
-        # (45 CFR 164.524(a)(4)), a clinician's by default.
+        # Not the denial review: that is a designated licensed health care
+        # professional's (45 CFR 164.524(a)(4)), Role.DENIAL_REVIEWER.
         *(p for p in RoiPermission if p != R.REVIEW_DENIALS),
         *ReportsPermission,
     },
@@ -135,8 +139,11 @@ ROLE_PERMISSIONS: dict[Role, set[str]] = {
         C.COMPLETE_OWN,
         K.LOOK_UP_CODES,
         K.ANSWER_QUERIES,
-        R.REVIEW_DENIALS,
     },
+    # Given, besides their own role, to the licensed health care professionals the
+    # organization designates to review denials of access (45 CFR 164.524(a)(4)); they
+    # read the records at issue.
+    Role.DENIAL_REVIEWER: {*_READ_RECORD, R.REVIEW_DENIALS},
     Role.PRIVACY_OFFICER: {
         AccountsPermission.VIEW_USERS,
         AuditPermission.VIEW_TRAIL,

@@ -21,6 +21,7 @@ class DemoUser:
     first_name: str
     last_name: str
     role: Role
+    also: tuple[Role, ...] = ()
 
 
 DEMO_USERS = [
@@ -28,7 +29,7 @@ DEMO_USERS = [
     DemoUser("admin", "Adrian", "Lindqvist", Role.HIM_ADMINISTRATOR),
     DemoUser("coder", "Corinne", "Abara", Role.CODER),
     DemoUser("roi", "Rafael", "Mendoza", Role.ROI_SPECIALIST),
-    DemoUser("clinician", "Dr. Claire", "Huang", Role.CLINICIAN),
+    DemoUser("clinician", "Dr. Claire", "Huang", Role.CLINICIAN, (Role.DENIAL_REVIEWER,)),
     DemoUser("privacy", "Priya", "Natarajan", Role.PRIVACY_OFFICER),
     DemoUser("patient", "Pat", "Example", Role.PATIENT),
     DemoUser("integration", "Interface", "Engine", Role.INTEGRATION),
@@ -67,7 +68,7 @@ def load_demo_users() -> list[tuple[DemoUser, bool]]:
             first_name=demo.first_name,
             last_name=demo.last_name,
             email=f"{demo.username}@recordroom.invalid",
-            roles=[demo.role.value],
+            roles=[demo.role.value, *(role.value for role in demo.also)],
             password=DEMO_PASSWORD,
             reason="demo account",
         )
@@ -106,6 +107,8 @@ def login_table() -> str:
             note = "  (API only)"
         elif demo.role.value in mfa:
             note = "  (sets up an authenticator app at first log-in)"
+        if demo.also:
+            note += "  (also " + ", ".join(role.label for role in demo.also) + ")"
         lines.append(f"  {demo.username:<12} {demo.role.label}{note}")
     lines.append(
         f"FHIR API client (client credentials, docs/fhir.md): {DEMO_CLIENT_ID} / "

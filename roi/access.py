@@ -114,6 +114,25 @@ def require_logging(user, patient_public_id) -> None:
     )
 
 
+def licensed_professionals(user) -> list:
+    """Active users at the user's facilities who write clinical documentation or are
+    designated to review denials: who a reviewable denial's determination may be
+    recorded as made by (45 CFR 164.524(a)(3))."""
+    from documents.permissions import DocumentsPermission
+
+    users = (
+        get_user_model()
+        .objects.filter(is_active=True, facilities__in=facility_ids(user))
+        .distinct()
+        .order_by("last_name", "first_name", "username")
+    )
+    return [
+        u
+        for u in users
+        if has_permission(u, DocumentsPermission.AUTHOR) or has_permission(u, RP.REVIEW_DENIALS)
+    ]
+
+
 def specialists(user) -> list:
     """Users at the user's facilities who may process requests (for the filter)."""
     users = (

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from audit.models import Action
 from recordroom import clock
@@ -168,12 +169,40 @@ def letter_body(request: RoiRequest, denial: Denial) -> str:
     return "\n\n".join(paragraphs)
 
 
-def do_deny(user, public_id, *, basis: str, explanation: str = "", partial: bool = False) -> Denial:
-    """Deny the request in whole or in part, with the letter."""
+def _determiner(user, determined_by):
+    """The licensed professional a reviewable denial's determination is recorded as
+    made by: given as a user's public id, one of ``roi.access.licensed_professionals``."""
+    from roi.access import licensed_professionals
+
+    wanted = str(determined_by or "").strip()
+    for candidate in licensed_professionals(user):
+        if wanted and str(candidate.public_id) == wanted:
+            return candidate
+    raise ValidationError(
+        {
+            "determined_by": "A reviewable denial rests on a licensed health care "
+            "professional's determination (45 CFR 164.524(a)(3)): choose who made it."
+        }
+    )
+
+
+def do_deny(
+    user,
+    public_id,
+    *,
+    basis: str,
+    explanation: str = "",
+    partial: bool = False,
+    determined_by=None,
+) -> Denial:
+    """Deny the request in whole or in part, with the letter. A reviewable basis needs
+    ``determined_by``: the public id of the licensed professional who made the
+    determination."""
     request = find_request(user, public_id, action=Action.UPDATE)
     explanation = (explanation or "").strip()
     if basis not in BASES:
         raise ValidationError("Choose the basis of the denial.")
+    determiner = _determiner(user, determined_by) if is_reviewable(basis) else None
     if len(explanation) > 4000:
         raise ValidationError("The explanation is too long (4,000 characters at most).")
     if request.status not in DENIABLE:
@@ -198,6 +227,7 @@ def do_deny(user, public_id, *, basis: str, explanation: str = "", partial: bool
             explanation=explanation,
             reviewable=is_reviewable(basis),
             denied_by=user,
+            determined_by=determiner,
             denied_at=clock.now(),
         )
         letter = issue_letter(
@@ -250,6 +280,38 @@ def do_request_review(user, public_id, denial_id) -> Denial:
     return denial
 
 
+def took_part(denial: Denial, user) -> bool:
+    """Whether ``user`` took part in the denial: entered it or made the determination
+    it rests on (neither may review it, 164.524(a)(4))."""
+    return user.pk in (denial.denied_by_id, denial.determined_by_id)
+
+
+def review_letter_body(request: RoiRequest, denial: Denial, *, upheld: bool, note: str) -> str:
+    """The written notice of the reviewing official's decision (164.524(d)(4))."""
+    label = BASES[denial.basis][0] if denial.basis in BASES else denial.basis
+    day = timezone.localdate(denial.denied_at)
+    paragraphs = [
+        f"You asked for a review of our decision of {day:%B} {day.day}, {day.year} to deny "
+        f"{'part of ' if denial.partial else ''}your request {request.number} ({label}).",
+        "The review was made by a licensed health care professional designated by us who "
+        "did not take part in the original decision.",
+    ]
+    if upheld:
+        paragraphs.append("The reviewing official upheld the denial.")
+        paragraphs.append(
+            "You may complain to us (write to the Health Information Management department) "
+            f"or to {HHS_COMPLAINT}. We will not retaliate against you for filing a complaint."
+        )
+    else:
+        paragraphs.append(
+            "The reviewing official overturned the denial: we will now give you access to "
+            "the information as you asked, and write to you when it is ready."
+        )
+    if note:
+        paragraphs.append(f"The reviewer's note: {note}")
+    return "\n\n".join(paragraphs)
+
+
 def reviews_waiting(user) -> list[Denial]:
     """The reviewable denials whose review was asked for and not yet recorded, at the
     user's facilities, oldest request first — for a designated licensed health care
@@ -268,7 +330,7 @@ def reviews_waiting(user) -> list[Denial]:
             reviewed_by__isnull=True,
             request__facility_id__in=facility_ids(user),
         )
-        .select_related("request", "request__patient", "denied_by")
+        .select_related("request", "request__patient", "denied_by", "determined_by")
         .order_by("review_requested_at", "pk")
     )
     shown = [
@@ -278,7 +340,7 @@ def reviews_waiting(user) -> list[Denial]:
     ]
     for denial in shown:
         denial.basis_label = BASES[denial.basis][0] if denial.basis in BASES else denial.basis
-        denial.may_review = denial.denied_by_id != user.pk
+        denial.may_review = not took_part(denial, user)
     record_event(
         user,
         Action.VIEW,
@@ -302,17 +364,32 @@ def do_record_review(user, public_id, denial_id, *, upheld: bool, note: str = ""
         raise refuse(user, request, Action.UPDATE, "No review was asked for.")
     if denial.reviewed_by_id:
         raise refuse(user, request, Action.UPDATE, "The review is already recorded.")
-    if denial.denied_by_id == user.pk:
+    if took_part(denial, user):
         raise refuse(
             user,
             request,
             Action.UPDATE,
             "The review must be made by someone who did not take part in the denial.",
         )
+    if len(note) > 150:
+        raise ValidationError("The reviewer's note is too long (150 characters at most).")
     outcome = ("Denial upheld" if upheld else "Denial overturned") + (f": {note}" if note else "")
     with transaction.atomic():
         request = locked(request)
-        Denial.objects.filter(pk=denial.pk).update(reviewed_by=user, review_outcome=outcome[:200])
+        recorded = Denial.objects.filter(pk=denial.pk, reviewed_by__isnull=True).update(
+            reviewed_by=user, review_outcome=outcome[:200]
+        )
+        if not recorded:
+            raise Refused("The review was recorded meanwhile by someone else; reload.")
+        denial.refresh_from_db()
+        letter = issue_letter(
+            LetterKind.DENIAL_REVIEW,
+            request.patient,
+            review_letter_body(request, denial, upheld=upheld, note=note),
+            user,
+            request=request,
+            title="The review of our decision on your request for records",
+        )
         reopen = not upheld and request.status == RequestStatus.DENIED and not denial.partial
         event(
             request,
@@ -321,8 +398,17 @@ def do_record_review(user, public_id, denial_id, *, upheld: bool, note: str = ""
             to_status=RequestStatus.IN_PROCESS if reopen else "",
             denial=denial.pk,
             upheld=upheld,
+            letter=str(letter.public_id),
         )
-        audit(user, request, Action.UPDATE, step="review_recorded", denial=denial.pk, upheld=upheld)
+        audit(
+            user,
+            request,
+            Action.UPDATE,
+            step="review_recorded",
+            denial=denial.pk,
+            upheld=upheld,
+            letter=str(letter.public_id),
+        )
     denial.refresh_from_db()
     return denial
 

@@ -339,6 +339,7 @@ class LetterKind(models.TextChoices):
     AMENDMENT_DENIED = "amendment_denied", "Amendment denied"
     AMENDMENT_EXTENSION = "amendment_extension", "Amendment extension notice"
     AMENDMENT_REBUTTAL = "amendment_rebuttal", "Rebuttal to a statement of disagreement"
+    DENIAL_REVIEW = "denial_review", "Decision of a denial's review"
 
 
 class Letter(models.Model):
@@ -400,6 +401,15 @@ class Denial(models.Model):
     reviewable = models.BooleanField()
     denied_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    determined_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The licensed health care professional whose determination a reviewable "
+        "denial rests on (45 CFR 164.524(a)(3)).",
     )
     denied_at = models.DateTimeField()
     review_requested_at = models.DateTimeField(null=True, blank=True)

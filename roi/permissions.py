@@ -18,6 +18,6 @@ class RoiPermission(models.TextChoices):
     MANAGE_AMENDMENTS = "roi.manage_amendments", "Log and decide requests to amend a record"
     REVIEW_DENIALS = (
         "roi.review_denials",
-        "Review a denial of access as a designated licensed health care professional "
-        "(45 CFR 164.524(a)(4))",
+        "Review a denial of access as the designated reviewing official, a licensed health "
+        "care professional (45 CFR 164.524(a)(4))",
     )

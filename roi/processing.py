@@ -555,12 +555,14 @@ class ProcessingPanel:
     packets: list
     denials: list
     invoice: list
+    professionals: list  # who a reviewable denial's determination may be recorded as made by
 
 
 def processing_panel(user, request: RoiRequest) -> ProcessingPanel:
     """What ``roi/_processing.html`` shows for a request the caller has already opened
     (and audited) through the request door. Reads only the request's own rows."""
     from accounts.access import has_permission
+    from roi.access import licensed_professionals
 
     items = list(items_of(request))
     policy = policy_for(request)
@@ -577,6 +579,7 @@ def processing_panel(user, request: RoiRequest) -> ProcessingPanel:
         packets=list(request.packets.order_by("-created_at", "-pk")),
         denials=list(request.denials.order_by("-denied_at", "-pk")),
         invoice=list(request.invoice.order_by("pk")),
+        professionals=licensed_professionals(user) if has_permission(user, RP.PROCESS) else [],
     )
 
 

@@ -188,6 +188,7 @@ def deny_view(request, public_id):
             basis=request.POST.get("basis", ""),
             explanation=request.POST.get("explanation", ""),
             partial=request.POST.get("partial") == "1",
+            determined_by=request.POST.get("determined_by", ""),
         ),
         "The denial is recorded and its letter kept.",
     )

@@ -22,7 +22,7 @@ def test_the_console_script_migrates_loads_the_demo_once_and_verifies(isolated_e
 def test_hyphenated_command_names_work(isolated_env):
     run_recordroom(isolated_env, "migrate", "--no-input", "-v", "0")
     result = run_recordroom(isolated_env, "sync-roles")
-    assert "Synced 8 roles" in result.stdout
+    assert "Synced 9 roles" in result.stdout
 
 
 def test_the_worker_runs_queued_tasks(isolated_env):

@@ -93,7 +93,6 @@ def _nav(response):
                 "completion:queue",
                 "completion:inbox",
                 "coding:lookup",
-                "roi:denial_reviews",
                 "accounts:security",
             ],
             "Records to complete",

@@ -36,6 +36,21 @@ def frozen(media):
         yield
 
 
+@pytest.fixture
+def reviewer(personas):
+    """A clinician the organization designated to review denials."""
+    user = make_user("dr.reviewer", Role.CLINICIAN, Role.DENIAL_REVIEWER)
+    user.facilities.add(personas.facility)
+    return user
+
+
+def deny(personas, request, basis, **kwargs):
+    """A denial by the ROI specialist; a reviewable one on the clinician's determination."""
+    if denials.is_reviewable(basis):
+        kwargs.setdefault("determined_by", str(personas.clinician.public_id))
+    return denials.do_deny(personas.roi_specialist, request.public_id, basis=basis, **kwargs)
+
+
 def letter_text(letter: Letter) -> str:
     with letter.file.open("rb") as handle:
         reader = PdfReader(io.BytesIO(handle.read()))
@@ -61,8 +76,17 @@ def test_a_whole_unreviewable_denial_with_its_letter(personas, patient, audit_ro
 
 def test_a_reviewable_denial_says_how_to_ask_for_review(personas, patient):
     request = make_request(personas, patient)
-    denial = denials.do_deny(personas.roi_specialist, request.public_id, basis="endanger_life")
-    assert denial.reviewable
+    with pytest.raises(ValidationError, match="licensed health care professional's determination"):
+        denials.do_deny(personas.roi_specialist, request.public_id, basis="endanger_life")
+    with pytest.raises(ValidationError, match="choose who made it"):
+        denials.do_deny(
+            personas.roi_specialist,
+            request.public_id,
+            basis="endanger_life",
+            determined_by=str(personas.coder.public_id),  # not a licensed professional
+        )
+    denial = deny(personas, request, "endanger_life")
+    assert denial.reviewable and denial.determined_by == personas.clinician
     text = letter_text(Letter.objects.get(request=request, kind=LetterKind.DENIAL))
     assert "right to have this denial reviewed" in text and "licensed health care" in text
 
@@ -71,11 +95,9 @@ def test_a_partial_denial_leaves_the_rest_to_release(personas, patient):
     file_document(personas, patient, title="Note")
     request = make_request(personas, patient)
     with pytest.raises(ValidationError, match="needs something released"):
-        denials.do_deny(
-            personas.roi_specialist, request.public_id, basis="harm_to_other", partial=True
-        )
+        deny(personas, request, "harm_to_other", partial=True)
     processing.do_propose(personas.roi_specialist, request.public_id)
-    denials.do_deny(personas.roi_specialist, request.public_id, basis="harm_to_other", partial=True)
+    deny(personas, request, "harm_to_other", partial=True)
     request.refresh_from_db()
     assert request.status == RequestStatus.IN_PROCESS
     assert "rest of the records" in letter_text(Letter.objects.get(request=request))
@@ -102,30 +124,39 @@ def test_a_coder_cannot_deny_and_it_is_audited(personas, patient, audit_rows):
     assert audit_rows(outcome=Outcome.DENIED)[0].object_type == "roi.request"
 
 
-def test_the_review_is_by_a_licensed_professional_who_did_not_deny_and_may_reopen(
-    personas, patient, checker, audit_rows
+def test_the_review_is_by_a_designated_professional_who_took_no_part_and_may_reopen(
+    personas, patient, checker, reviewer, audit_rows
 ):
-    reviewer = personas.clinician  # roi.review_denials: clinicians by default
     request = make_request(personas, patient)
-    denial = denials.do_deny(personas.roi_specialist, request.public_id, basis="endanger_life")
+    denial = deny(personas, request, "endanger_life")
     with pytest.raises(Refused, match="No review was asked"):
         denials.do_record_review(reviewer, request.public_id, denial.pk, upheld=True)
     denials.do_request_review(personas.roi_specialist, request.public_id, denial.pk)
-    # An ROI specialist (or the HIM administrator) is not the designated licensed
-    # health care professional: refused, and the refusal audited.
-    for user in (checker, personas.administrator):
+    # Neither an ROI specialist, the HIM administrator nor a clinician who was not
+    # designated is the reviewing official: refused, and the refusal audited.
+    for user in (checker, personas.administrator, personas.other_clinician):
         with pytest.raises(AccessDenied):
             denials.do_record_review(user, request.public_id, denial.pk, upheld=False)
         refused = audit_rows(outcome=Outcome.DENIED)[-1]
         assert refused.actor == user and refused.object_id == str(request.public_id)
-    # A licensed professional who also processes requests may not review their own denial.
-    both = make_user("dr.both", Role.ROI_SPECIALIST, Role.CLINICIAN)
-    both.facilities.add(personas.facility)
+    # The professional whose determination the denial rests on may not review it.
+    determiner = make_user("dr.determiner", Role.CLINICIAN, Role.DENIAL_REVIEWER)
+    determiner.facilities.add(personas.facility)
     other = make_request(personas, patient)
-    own = denials.do_deny(both, other.public_id, basis="endanger_life")
-    denials.do_request_review(both, other.public_id, own.pk)
+    own = deny(personas, other, "endanger_life", determined_by=str(determiner.public_id))
+    denials.do_request_review(personas.roi_specialist, other.public_id, own.pk)
     with pytest.raises(Refused, match="did not take part"):
-        denials.do_record_review(both, other.public_id, own.pk, upheld=False)
+        denials.do_record_review(determiner, other.public_id, own.pk, upheld=False)
+    # Nor may the one who entered it.
+    both = make_user("dr.both", Role.ROI_SPECIALIST, Role.CLINICIAN, Role.DENIAL_REVIEWER)
+    both.facilities.add(personas.facility)
+    third = make_request(personas, patient)
+    entered = denials.do_deny(
+        both, third.public_id, basis="endanger_life", determined_by=str(reviewer.public_id)
+    )
+    denials.do_request_review(both, third.public_id, entered.pk)
+    with pytest.raises(Refused, match="did not take part"):
+        denials.do_record_review(both, third.public_id, entered.pk, upheld=False)
 
     denial = denials.do_record_review(
         reviewer, request.public_id, denial.pk, upheld=False, note="Safe"
@@ -133,23 +164,39 @@ def test_the_review_is_by_a_licensed_professional_who_did_not_deny_and_may_reope
     assert denial.reviewed_by == reviewer and denial.review_outcome == "Denial overturned: Safe"
     request.refresh_from_db()
     assert request.status == RequestStatus.IN_PROCESS
+    text = letter_text(Letter.objects.get(request=request, kind=LetterKind.DENIAL_REVIEW))
+    assert "overturned the denial" in text and request.number in text and "Safe" in text
+    with pytest.raises(Refused, match="already recorded"):
+        denials.do_record_review(reviewer, request.public_id, denial.pk, upheld=True)
 
 
-def test_the_reviews_waiting_page_is_the_licensed_reviewers(client, personas, patient, audit_rows):
+def test_an_upheld_review_says_where_to_complain(personas, patient, reviewer):
     request = make_request(personas, patient)
-    denial = denials.do_deny(
-        personas.roi_specialist, request.public_id, basis="endanger_life", explanation="Risk"
-    )
+    denial = deny(personas, request, "harm_to_other")
+    denials.do_request_review(personas.roi_specialist, request.public_id, denial.pk)
+    denials.do_record_review(reviewer, request.public_id, denial.pk, upheld=True)
+    text = letter_text(Letter.objects.get(request=request, kind=LetterKind.DENIAL_REVIEW))
+    assert "upheld the denial" in text and "Department of Health and Human Services" in text
+    request.refresh_from_db()
+    assert request.status == RequestStatus.DENIED
+
+
+def test_the_reviews_waiting_page_is_the_designated_reviewers(
+    client, personas, patient, reviewer, audit_rows
+):
+    request = make_request(personas, patient)
+    denial = deny(personas, request, "endanger_life", explanation="Risk")
     unasked = make_request(personas, patient)
-    denials.do_deny(personas.roi_specialist, unasked.public_id, basis="endanger_life")
+    deny(personas, unasked, "endanger_life")
     denials.do_request_review(personas.roi_specialist, request.public_id, denial.pk)
 
-    sign_in(client, personas.roi_specialist)
-    response = client.get("/roi/denial-reviews/")
-    assert response.status_code == 403
-    assert audit_rows(outcome=Outcome.DENIED)[-1].object_type == "roi.denial"
+    for outsider in (personas.roi_specialist, personas.clinician):
+        sign_in(client, outsider)
+        response = client.get("/roi/denial-reviews/")
+        assert response.status_code == 403
+        assert audit_rows(outcome=Outcome.DENIED)[-1].object_type == "roi.denial"
 
-    sign_in(client, personas.clinician)
+    sign_in(client, reviewer)
     page = client.get("/roi/denial-reviews/")
     assert page.status_code == 200
     text = page.content.decode()
@@ -162,13 +209,13 @@ def test_the_reviews_waiting_page_is_the_licensed_reviewers(client, personas, pa
     )
     assert answer.status_code == 302 and answer["Location"] == "/roi/denial-reviews/"
     denial.refresh_from_db()
-    assert denial.reviewed_by == personas.clinician
+    assert denial.reviewed_by == reviewer
     assert denial.review_outcome == "Denial upheld: Risk confirmed"
     assert request.number not in client.get("/roi/denial-reviews/").content.decode()
 
 
 def test_an_unreviewable_denial_cannot_be_reviewed(personas, patient):
     request = make_request(personas, patient)
-    denial = denials.do_deny(personas.roi_specialist, request.public_id, basis="litigation")
+    denial = deny(personas, request, "litigation")
     with pytest.raises(Refused, match="not subject to review"):
         denials.do_request_review(personas.roi_specialist, request.public_id, denial.pk)
