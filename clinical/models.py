@@ -72,7 +72,10 @@ class ClinicalEntry(models.Model):
                 fields=["patient", "resource_type", "-effective_at"], name="clinical_patient_type"
             ),
             models.Index(fields=["encounter", "resource_type"], name="clinical_encounter_type"),
-            models.Index(fields=["resource_type", "code"], name="clinical_type_code"),
+            # FHIR search by code (Observation?code=…): the code's entries, newest first.
+            models.Index(
+                fields=["resource_type", "code", "effective_at"], name="clinical_type_code_date"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -69,6 +69,10 @@ class FhirResource(models.Model):
         indexes = [
             models.Index(fields=["patient", "resource_type"], name="fhir_patient_type"),
             models.Index(fields=["resource_type", "last_updated"], name="fhir_type_updated"),
+            # FHIR search by code (DiagnosticReport?code=…): the code's resources, latest first.
+            models.Index(
+                fields=["resource_type", "code", "last_updated"], name="fhir_type_code_updated"
+            ),
             models.Index(fields=["encounter"], name="fhir_encounter"),
         ]
 
