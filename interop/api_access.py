@@ -475,7 +475,10 @@ def _read_audit_event(principal, fhir_id: str) -> Read:
 
     require_read(principal, "AuditEvent", action=Action.VIEW)
     event = AuditEvent.objects.filter(seq=int(fhir_id)).first()
-    if event is None:
+    compartment = principal.patient_compartment("AuditEvent")
+    if event is None or (
+        compartment is not None and str(event.patient_id or "") != str(compartment.public_id)
+    ):
         raise not_found(principal, "AuditEvent", fhir_id, "no such audit event")
     record_event(
         principal.user,

@@ -17,6 +17,8 @@ from django.core.exceptions import PermissionDenied, RequestDataTooBig, Validati
 from django.http import Http404, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from audit.actions import record_event
+from audit.models import Action, Outcome, Purpose
 from interop import api_access, capability, everything, resource_actions, search
 from interop.outcome import (
     FORBIDDEN,
@@ -200,16 +202,60 @@ def bundle_view(request):
     from interop.importer import process_bundle_request
 
     principal = authenticate(request)
-    principal.require("Bundle", "write")
     content_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
     if content_type not in JSON_TYPES:
         raise FhirError(415, Issue("error", NOT_SUPPORTED, "Send application/fhir+json."))
+    _require_bundle_scopes(principal, request.body)
     status, data = process_bundle_request(
         request.body,
         acting_user=principal.user,
         source=f"fhir-api:{principal.client_id}",
     )
     return respond(data, status)
+
+
+def _require_bundle_scopes(principal, body: bytes) -> None:
+    """A transaction or batch is a write of every resource type it holds: the token
+    needs write scope on each (audited 403 otherwise), and, since a bundle may touch
+    any patient, a token limited to one patient (patient/ scopes) cannot send one.
+    What is not JSON or not a Bundle is left to the importer, which says so."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return
+    entries = data.get("entry") if isinstance(data, dict) else None
+    types = sorted(
+        {
+            entry["resource"].get("resourceType")
+            for entry in entries or []
+            if isinstance(entry, dict)
+            and isinstance(entry.get("resource"), dict)
+            and isinstance(entry["resource"].get("resourceType"), str)
+        }
+    )
+    for resource_type in types:
+        principal.require(resource_type, "write")
+        if principal.patient_compartment(resource_type, "write") is not None:
+            record_event(
+                principal.user,
+                Action.CREATE,
+                outcome=Outcome.DENIED,
+                purpose=Purpose.SECURITY,
+                object_type="fhir",
+                object_id="Bundle",
+                reason="a bundle cannot be sent with a token limited to one patient",
+                detail={"client_id": principal.client_id},
+            )
+            raise FhirError(
+                403,
+                Issue(
+                    "error",
+                    FORBIDDEN,
+                    "A transaction or batch Bundle may write any patient's record: a token "
+                    "limited to one patient (patient/ scopes) cannot send one; use "
+                    f"POST /fhir/{resource_type} instead.",
+                ),
+            )
 
 
 @fhir_endpoint(("GET", "POST"))

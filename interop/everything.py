@@ -51,7 +51,12 @@ class EverythingPage:
 def _querysets(principal, patient: Patient, since, types: set[str] | None):
     """(type, queryset) in the operation's order, each already limited to what the user
     may read."""
-    wanted = (lambda t: t in types) if types else (lambda t: True)
+
+    # Only the types the request asks for (_type) that the token's scopes let it read:
+    # $everything is a read of each type it returns.
+    def wanted(resource_type: str) -> bool:
+        return (not types or resource_type in types) and principal.may(resource_type, "read")
+
     sets = []
     if wanted("Patient"):
         rows = Patient.objects.filter(pk=patient.pk)
@@ -87,6 +92,13 @@ def _querysets(principal, patient: Patient, since, types: set[str] | None):
     )
     if types:
         stored = stored.filter(resource_type__in=types)
+    if not principal.may("*", "read"):
+        readable = [
+            t
+            for t in stored.values_list("resource_type", flat=True).distinct().order_by()
+            if principal.may(t, "read")
+        ]
+        stored = stored.filter(resource_type__in=readable)
     if since:
         stored = stored.filter(last_updated__gte=since)
     sets.append(("*", stored.order_by("resource_type", "last_updated", "pk")))

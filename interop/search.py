@@ -576,6 +576,9 @@ def base_rows(principal, resource_type: str) -> QuerySet:
     if resource_type == "AuditEvent":
         from audit.models import AuditEvent
 
+        compartment = principal.patient_compartment("AuditEvent")
+        if compartment is not None:  # patient/ scopes: that patient's events only
+            return AuditEvent.objects.filter(patient_id=str(compartment.public_id))
         return AuditEvent.objects.all()
     rows = FhirResource.objects.filter(resource_type=resource_type, deleted=False)
     if (
@@ -718,6 +721,12 @@ def search(
                 issues.append(Issue("warning", NOT_SUPPORTED, problem + " Ignored.", ["_include"]))
                 continue
             raise FhirError(400, Issue("error", NOT_SUPPORTED, problem, ["_include"]))
+        if not principal.may("Patient", "read"):
+            problem = f"_include={include}: the token's scopes do not allow reading Patient."
+            if lenient:
+                issues.append(Issue("warning", NOT_SUPPORTED, problem + " Ignored.", ["_include"]))
+                continue
+            principal.require("Patient", "read")
         include_patient = True
         used.append(("_include", include))
     order = _order(spec, controls.get("_sort", []), resource_type)
