@@ -72,6 +72,7 @@ from encounters import imports as encounter_imports
 from encounters.imports import parse_moment
 from encounters.models import Encounter
 from interop import outcome as oo
+from interop.bindings import binding_problems
 from interop.fast_insert import insert_rows, json_text, table
 from interop.models import FhirResource, FhirResourceVersion, ImportUnit, SourceKey, UnitStatus
 from interop.outcome import Issue
@@ -471,7 +472,10 @@ def validate_resource(resource: dict, index: int | None, bundle: bool) -> list[I
         return [
             Issue("error", oo.VALUE, f"{label}: {str(error)[:200]}", [root_path or resource_type])
         ]
-    return []
+    return [
+        Issue("error", oo.VALUE, f"{label}: {message}", [f"{root_path or resource_type}.{element}"])
+        for element, message in binding_problems(resource)
+    ]
 
 
 def _validate(items, bundle: bool) -> list[Issue]:

@@ -31,6 +31,7 @@ from audit.actions import record_event
 from audit.models import Action, Purpose
 from clinical.permissions import ClinicalPermission
 from interop import api_access, serialize
+from interop.bindings import binding_problems
 from interop.models import FhirResource, FhirResourceVersion
 from interop.outcome import (
     CONFLICT,
@@ -39,6 +40,7 @@ from interop.outcome import (
     PROCESSING,
     REQUIRED,
     STRUCTURE,
+    VALUE,
     FhirError,
     Issue,
 )
@@ -291,6 +293,15 @@ def _validated(resource_type: str, resource: dict) -> dict:
         raise FhirError(422, _pydantic_issues(resource_type, error)) from None
     except (KeyError, ValueError) as error:
         raise FhirError(400, Issue("error", NOT_SUPPORTED, str(error), [resource_type])) from None
+    problems = binding_problems(resource)
+    if problems:
+        raise FhirError(
+            422,
+            [
+                Issue("error", VALUE, message, [f"{resource_type}.{element}"])
+                for element, message in problems
+            ],
+        )
     return model.model_dump(mode="json", exclude_none=True, by_alias=True)
 
 
