@@ -134,9 +134,10 @@ WRITE_ORDER = {
 
 
 def max_bundle_bytes(channel: str = "command") -> int:
-    """The largest unit accepted: ``RECORDROOM_FHIR_MAX_BUNDLE_BYTES`` when set, else
-    100 MB for files and 20 MB for POST /fhir."""
-    configured = getattr(settings, "RECORDROOM_FHIR_MAX_BUNDLE_BYTES", None)
+    """The largest unit accepted: ``settings.FHIR_MAX_BUNDLE_BYTES`` (the environment's
+    ``RECORDROOM_FHIR_MAX_BUNDLE_BYTES``) when set, else 100 MB for files and 20 MB for
+    POST /fhir."""
+    configured = getattr(settings, "FHIR_MAX_BUNDLE_BYTES", None)
     if configured:
         return int(configured)
     return DEFAULT_MAX_POST_BYTES if channel == "api" else DEFAULT_MAX_FILE_BYTES
@@ -893,10 +894,10 @@ def _resolve_unit(unit: _Unit, resolver: _Resolver, allow_unresolved: bool) -> l
                     Issue(
                         "error",
                         oo.NOT_FOUND,
-                        f"{_entry_label(entry)}: "
+                        f"{_entry_label(entry)}: {element}: "
                         f"the reference {reference[:120]} is not in the unit and was not "
                         f"imported before; import its target, then replay this unit.{needed}",
-                        [f"{entry.path}"],
+                        [f"{entry.path}.{element}"],
                     )
                 )
         entry.resource["id"] = entry.fhir_id

@@ -151,7 +151,8 @@ def test_a_dangling_reference(personas):
     issues = _refused(personas, _bundle(_patient(), observation))
     assert issues[0]["code"] == "not-found"
     assert "Patient/nowhere" in issues[0]["diagnostics"]
-    assert issues[0]["expression"] == ["Bundle.entry[1].resource"]
+    assert issues[0]["expression"] == ["Bundle.entry[1].resource.subject"]
+    assert ": subject: the reference" in issues[0]["diagnostics"]
 
 
 def test_a_dangling_urn_reference(personas):
@@ -195,7 +196,7 @@ def test_duplicate_full_urls_and_ids(personas):
 
 
 def test_an_oversized_file_is_refused_without_being_read(personas, settings, tmp_path):
-    settings.RECORDROOM_FHIR_MAX_BUNDLE_BYTES = 1000
+    settings.FHIR_MAX_BUNDLE_BYTES = 1000
     path = tmp_path / "big.json"
     path.write_bytes(
         _bundle(_patient(text={"status": "generated", "div": "<div>" + "x" * 2000 + "</div>"}))
@@ -211,7 +212,7 @@ def test_an_oversized_file_is_refused_without_being_read(personas, settings, tmp
 
 
 def test_an_oversized_post_is_refused(personas, settings):
-    settings.RECORDROOM_FHIR_MAX_BUNDLE_BYTES = 500
+    settings.FHIR_MAX_BUNDLE_BYTES = 500
     status, body = process_bundle_request(
         _bundle(_patient(), _observation()), acting_user=personas.integration, source="client"
     )
@@ -337,7 +338,7 @@ def test_post_fhir_batch_entries_stand_alone(personas):
     assert body["entry"][1]["response"]["status"].startswith("422")
     outcome = body["entry"][1]["response"]["outcome"]
     assert outcome["issue"][0]["code"] == "not-found"
-    assert outcome["issue"][0]["expression"] == ["Bundle.entry[1].resource"]
+    assert outcome["issue"][0]["expression"] == ["Bundle.entry[1].resource.subject"]
     assert Patient.objects.count() == 1
 
 
