@@ -389,7 +389,40 @@ def _clinical_params(resource_type: str) -> dict[str, Param]:
         params["category"] = token_param("category")
     if resource_type in ("AllergyIntolerance", "Immunization"):
         params.pop("subject")
+    # US Core's own names for the dates and the intent.
+    if resource_type == "Condition":
+        params["onset-date"] = Param("date", _onset_apply)
+    if resource_type == "MedicationRequest":
+        params["authoredon"] = date_param("effective_at")
+        params["intent"] = Param("token", _intent_apply)
     return params
+
+
+def _onset_apply(param: str, value: str, modifier: str) -> Q:
+    """Condition.onset[x] (a date or the start of a period): the entry's clinical date,
+    for the Conditions that have an onset (not those dated only by recordedDate)."""
+    has_onset = Q(resource__has_key="onsetDateTime") | Q(resource__onsetPeriod__has_key="start")
+    return has_onset & date_param("effective_at").apply(param, value, modifier)
+
+
+_INTENTS = {
+    "proposal",
+    "plan",
+    "order",
+    "original-order",
+    "reflex-order",
+    "filler-order",
+    "instance-order",
+    "option",
+}
+
+
+def _intent_apply(param: str, value: str, modifier: str) -> Q:
+    """MedicationRequest.intent, read from the resource kept whole."""
+    _system, code = split_token(value)
+    if code not in _INTENTS:
+        raise _bad(param, f"intent {code!r} is not one of {', '.join(sorted(_INTENTS))}.")
+    return Q(resource__intent=code)
 
 
 # --- Encounter, DocumentReference ----------------------------------------------------

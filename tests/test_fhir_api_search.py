@@ -312,3 +312,34 @@ def test_generic_resources_search_by_patient(client, personas):
     plan_id = body(created)["id"]
     assert ids(search(api, "CarePlan", patient=str(patient.public_id))) == [plan_id]
     assert ids(search(api, "CarePlan", status="active", date="2025")) == [plan_id]
+
+
+def test_us_core_intent_authoredon_and_onset_date(client, personas):
+    from tests.fhir_api_helpers import CONDITION, record
+
+    patient = register_patient(personas)
+    order = {
+        "resourceType": "MedicationRequest",
+        "status": "active",
+        "intent": "order",
+        "medicationCodeableConcept": {"text": "Metformin 500 mg"},
+        "authoredOn": "2024-03-04T10:00:00Z",
+    }
+    record(patient, personas.technician, order)
+    record(patient, personas.technician, {**order, "intent": "plan"})
+    dated_only = {k: v for k, v in CONDITION.items() if k != "onsetDateTime"}
+    record(patient, personas.technician, {**dated_only, "recordedDate": "2019-06-01"})
+    record(patient, personas.technician, CONDITION)  # onset 2019-06-01
+    api = api_for(client, personas.clinician, "user/*.read")
+    found = body(
+        api.get(
+            "/fhir/MedicationRequest",
+            {"patient": str(patient.public_id), "intent": "order", "authoredon": "ge2024-03-01"},
+        )
+    )
+    assert [e["resource"]["intent"] for e in found["entry"]] == ["order"]
+    assert api.get("/fhir/MedicationRequest", {"intent": "bogus"}).status_code == 400
+    onset = body(
+        api.get("/fhir/Condition", {"patient": str(patient.public_id), "onset-date": "2019-06-01"})
+    )
+    assert [e["resource"].get("onsetDateTime", "")[:10] for e in onset["entry"]] == ["2019-06-01"]
