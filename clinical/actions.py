@@ -488,11 +488,22 @@ def _create(patient, encounter, data: dict, columns: dict, *, source: str, actin
     return entry
 
 
+class StaleEntry(ValidationError):
+    """The entry changed since the version the caller last saw (``expected_version``)."""
+
+
 def do_update_clinical_entry(
-    entry: ClinicalEntry, *, resource: dict, reason: str, acting_user
+    entry: ClinicalEntry,
+    *,
+    resource: dict,
+    reason: str,
+    acting_user,
+    expected_version: int | None = None,
 ) -> ClinicalEntry:
     """A new version of a clinical entry (a result corrected, a problem resolved). The
-    resource type cannot change; the previous versions stay readable."""
+    resource type cannot change; the previous versions stay readable. With
+    ``expected_version`` (an If-Match), the version is checked under the row lock and
+    :class:`StaleEntry` raised when someone else changed it first."""
     require_permission(
         acting_user,
         ClinicalPermission.RECORD,
@@ -523,6 +534,10 @@ def do_update_clinical_entry(
         )
         if locked.entered_in_error:
             raise ValidationError({"__all__": ["This entry was marked entered in error."]})
+        if expected_version is not None and expected_version != locked.version:
+            raise StaleEntry(
+                f"The entry is at version {locked.version}, not {expected_version}: reload it."
+            )
         _new_version(locked, data, columns, acting_user=acting_user, reason=reason, now=now)
     _copy(entry, locked)
     return entry

@@ -533,7 +533,7 @@ def _no_update_as_create(resource_type: str) -> FhirError:
 
 
 def _update_clinical(principal, resource_type, fhir_id, resource, expected):
-    from clinical.actions import do_update_clinical_entry
+    from clinical.actions import StaleEntry, do_update_clinical_entry
 
     try:
         entry = api_access._clinical_entry_for_write(principal, resource_type, fhir_id)
@@ -560,7 +560,11 @@ def _update_clinical(principal, resource_type, fhir_id, resource, expected):
             resource=resource,
             reason=f"{API_REASON} ({getattr(principal, 'client_id', '')})",
             acting_user=principal.user,
+            expected_version=expected,  # checked again under the row lock
         )
+    except StaleEntry:
+        entry.refresh_from_db()
+        raise _stale(resource_type, fhir_id, expected, entry.version) from None
     except ValidationError as error:
         raise _validation_error(resource_type, error) from None
     return api_access._as_read(serialize.clinical_resource(entry))

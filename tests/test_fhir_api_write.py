@@ -163,3 +163,29 @@ def test_writing_for_another_facilitys_patient_is_refused(client, personas):
     response = api.post("/fhir/Condition", condition_for(patient))
     assert response.status_code == 422
     assert ClinicalEntry.objects.filter(patient=patient).count() == 2
+
+
+def test_the_if_match_version_is_checked_again_under_the_row_lock(personas):
+    """Two writers holding the same ETag: the second finds the version moved on inside
+    the update's own transaction (not only in the check before it)."""
+    from clinical.actions import StaleEntry, do_update_clinical_entry
+    from tests.fhir_api_helpers import patient_with_data
+
+    _, condition, _ = patient_with_data(personas)
+    seen = condition.version
+    changed = {**condition.resource, "clinicalStatus": {"coding": [{"code": "resolved"}]}}
+    do_update_clinical_entry(
+        condition,
+        resource=changed,
+        reason="first writer",
+        acting_user=personas.technician,
+        expected_version=seen,
+    )
+    with pytest.raises(StaleEntry, match=f"version {seen + 1}, not {seen}"):
+        do_update_clinical_entry(
+            condition,
+            resource=changed,
+            reason="second writer",
+            acting_user=personas.technician,
+            expected_version=seen,
+        )
