@@ -183,12 +183,14 @@ def bench_import(args) -> dict:
         if done[0] // 10_000 != (done[0] - number) // 10_000:
             samples.append((done[0], current_rss_mib()))
 
+    load_before = [round(x, 2) for x in os.getloadavg()]
     profiler = None
     if args.profile:
         import cProfile
 
         profiler = cProfile.Profile()
         profiler.enable()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     cpu_start = time.process_time()
     result = do_import_paths(
@@ -200,6 +202,11 @@ def bench_import(args) -> dict:
     )
     seconds = time.perf_counter() - start
     cpu_seconds = time.process_time() - cpu_start
+    # The validation process (when the import uses one) has ended with the import.
+    after_children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    worker_cpu = (after_children.ru_utime + after_children.ru_stime) - (
+        children.ru_utime + children.ru_stime
+    )
     if profiler is not None:
         import pstats
 
@@ -229,11 +236,14 @@ def bench_import(args) -> dict:
         "import_resources_per_s": round(resources / seconds, 1),
         "import_cpu_seconds": round(cpu_seconds, 2),
         "import_resources_per_cpu_s": round(resources / cpu_seconds, 1),
+        "validation_process_cpu_seconds": round(worker_cpu, 2),
         "rows_written": raw_rows,
         "tables_written": len(written),
         "raw_insert_seconds": round(raw_seconds, 2),
         "raw_resources_per_s": round(resources / raw_seconds, 1),
         "percent_of_raw_limit": round(100 * raw_seconds / seconds, 1),
+        "percent_of_raw_limit_by_cpu": round(100 * raw_seconds / (cpu_seconds + worker_cpu), 1),
+        "load_average_before": load_before,
         "peak_rss_mib": round(rss_after / 1024, 1),
         "rss_growth_mib": round((rss_after - rss_before) / 1024, 1),
         "rss_mib_every_10k_resources": [round(mib) for _, mib in samples],

@@ -17,6 +17,8 @@ never from input.
 
 from __future__ import annotations
 
+import itertools
+import operator
 import uuid
 
 import orjson
@@ -100,14 +102,25 @@ class Table:
         self.marks = "(" + ", ".join(["%s"] * len(self.fields)) + ")"
         self.pk_column = quote(meta.pk.column)
         self.plan = [(f.attname, _converter(f, connection), f) for f in self.fields]
+        self.getter = operator.itemgetter(*self.attnames)
+        self.converters = [
+            (number, convert)
+            for number, (_, convert, _) in enumerate(self.plan)
+            if convert is not None
+        ]
 
     def values(self, row: dict) -> list:
         """The database values of one row; a column the row leaves out takes its
         field's default."""
-        out = []
-        for attname, convert, field in self.plan:
-            value = row[attname] if attname in row else field.get_default()
-            out.append(convert(value) if convert is not None else value)
+        try:
+            out = list(self.getter(row))
+        except KeyError:
+            out = [
+                row[attname] if attname in row else field.get_default()
+                for attname, _, field in self.plan
+            ]
+        for number, convert in self.converters:
+            out[number] = convert(out[number])
         return out
 
     def insert(self, rows: list[dict], *, batch_size: int = 500) -> list:
@@ -120,7 +133,7 @@ class Table:
         with connection.cursor() as cursor:
             for start in range(0, len(rows), size):
                 chunk = rows[start : start + size]
-                params = [value for row in chunk for value in self.values(row)]
+                params = list(itertools.chain.from_iterable(map(self.values, chunk)))
                 cursor.execute(
                     f"INSERT INTO {self.table} ({self.columns}) "  # noqa: S608
                     f"VALUES {', '.join([self.marks] * len(chunk))} "

@@ -161,8 +161,8 @@ def _file_order(path: Path) -> tuple:
 # NDJSON lines written together: each line stays its own unit (refused alone, nothing of
 # it written), but the lines of a batch share one transaction, one ImportUnit row and one
 # audit event, and their look-ups are made in bulk.
-BATCH_LINES = 500
-BATCH_BYTES = 2 * 1024 * 1024
+BATCH_LINES = 2000
+BATCH_BYTES = 8 * 1024 * 1024
 # Units that waited for a reference are tried again together, up to this many at once.
 RETRY_BATCH = 2000
 # Validation runs in a second process (ValidationWorker), this many batches ahead of the

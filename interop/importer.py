@@ -48,6 +48,7 @@ contained resources are kept as written.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -257,6 +258,10 @@ class _Entry:
     matched_patient: Patient | None = None
     holders: list = field(default_factory=list)
     references: list[str] | None = None  # each holder's reference as received
+    identifiers: list[tuple[str, str]] | None = None
+    # Where its Reference elements are (found by the validation process), as paths of
+    # keys and indexes from the resource.
+    paths: list[tuple[tuple, str]] | None = None
 
 
 @dataclass(eq=False)
@@ -605,11 +610,29 @@ def _identifier_namespace(system: str) -> str:
 
 
 def _identifier_keys(entry: _Entry) -> list[tuple[str, str]]:
+    """(system, value) of each identifier of the entry, read once."""
+    if entry.identifiers is not None:
+        return entry.identifiers
     result = []
     for identifier in entry.resource.get("identifier") or []:
         if isinstance(identifier, dict) and identifier.get("value"):
             result.append((str(identifier.get("system") or ""), str(identifier["value"])[:200]))
+    entry.identifiers = result
     return result
+
+
+_PARSED: dict[str, object] = {}
+
+
+def _parse_reference(reference: str):
+    """:func:`parse_reference`, remembered: the same references (a patient, a
+    practitioner) recur in thousands of resources."""
+    found = _PARSED.get(reference)
+    if found is None:
+        if len(_PARSED) >= 50_000:
+            _PARSED.clear()
+        found = _PARSED[reference] = parse_reference(reference)
+    return found
 
 
 # The elements that place a resource in RecordRoom (its patient and its encounter): a
@@ -628,16 +651,19 @@ def places_resource(element: str) -> bool:
 
 def _load_keys(entries: list[_Entry]) -> None:
     """Find what each entry already became (its SourceKey) and whether it is unchanged,
-    with one query per namespace and 500 ids."""
+    with one query per namespace, resource type and 500 ids."""
     wanted = defaultdict(set)
     for entry in entries:
-        wanted[entry.namespace].add(entry.source_id)
+        wanted[(entry.namespace, entry.resource_type)].add(entry.source_id)
     keys: dict[tuple, SourceKey] = {}
-    for namespace, source_ids in wanted.items():
+    for (namespace, resource_type), source_ids in wanted.items():
         source_ids = list(source_ids)
         for start in range(0, len(source_ids), 500):
+            # The whole of the unique index (namespace, type, id): a look-up, not a scan.
             for key in SourceKey.objects.filter(
-                namespace=namespace, source_id__in=source_ids[start : start + 500]
+                namespace=namespace,
+                resource_type=resource_type,
+                source_id__in=source_ids[start : start + 500],
             ):
                 keys[(key.namespace, key.resource_type, key.source_id)] = key
     for entry in entries:
@@ -704,7 +730,7 @@ class _Resolver:
             own = {(e.resource_type, str(e.original_id)) for e in unit.entries}
             for entry in unit.entries:
                 for holder, _ in entry.holders:
-                    parsed = parse_reference(holder["reference"])
+                    parsed = _parse_reference(holder["reference"])
                     if parsed.kind != "relative":
                         continue
                     if (parsed.resource_type, parsed.source_id) in own:
@@ -785,7 +811,7 @@ class _Resolver:
     def resolve(self, reference: str, entry: _Entry, unit: _Unit) -> tuple[str | None, bool]:
         """(the rewritten reference or None to keep it, whether it is dangling). Notes
         in ``unit.depends`` the other units of the attempt it points into."""
-        parsed = parse_reference(reference)
+        parsed = _parse_reference(reference)
         if parsed.kind in ("contained", "other"):
             return None, False
         if parsed.kind == "urn" or parsed.kind == "absolute":
@@ -836,7 +862,12 @@ def _find_holders(unit: _Unit) -> None:
             entry.holders = []
             continue
         if entry.references is None:
-            entry.holders = reference_holders(entry.resource)
+            if entry.paths is not None:
+                entry.holders = [
+                    (_follow(entry.resource, path), where) for path, where in entry.paths
+                ]
+            else:
+                entry.holders = reference_holders(entry.resource)
             entry.references = [holder["reference"] for holder, _ in entry.holders]
             continue
         for (holder, _), reference in zip(entry.holders, entry.references, strict=True):
@@ -845,6 +876,38 @@ def _find_holders(unit: _Unit) -> None:
             entry.resource["id"] = entry.original_id
         else:
             entry.resource.pop("id", None)
+
+
+def _follow(node, path: tuple):
+    for step in path:
+        node = node[step]
+    return node
+
+
+def reference_paths(resource: dict) -> list[tuple[tuple, str]]:
+    """What :func:`interop.references.reference_holders` finds, in the same order, as
+    the path to each Reference element (keys and list indexes) with the element it sits
+    in: the validation process sends these back, so that this process goes straight to
+    the references instead of walking every resource."""
+    found: list[tuple[tuple, str]] = []
+    stack: list[tuple[tuple, object, str]] = [
+        ((key,), value, key) for key, value in resource.items() if isinstance(value, dict | list)
+    ]
+    while stack:
+        path, node, where = stack.pop()
+        if isinstance(node, dict):
+            if isinstance(node.get("reference"), str):
+                found.append((path, where))
+            deep = "." in where
+            for key, value in node.items():
+                if isinstance(value, dict | list):
+                    stack.append((path + (key,), value, where if deep else f"{where}.{key}"))
+        else:
+            for number, value in enumerate(node):
+                if isinstance(value, dict | list):
+                    stack.append((path + (number,), value, where))
+    found.reverse()
+    return found
 
 
 def _resolve_unit(unit: _Unit, resolver: _Resolver, allow_unresolved: bool) -> list[Issue]:
@@ -867,7 +930,7 @@ def _resolve_unit(unit: _Unit, resolver: _Resolver, allow_unresolved: bool) -> l
                 holder["reference"] = new
         errors = 0
         for reference, element in dangling:
-            parsed = parse_reference(reference)
+            parsed = _parse_reference(reference)
             if parsed.kind == "relative":
                 unit.waiting_for.add((entry.namespace, parsed.resource_type, parsed.source_id))
             if allow_unresolved and not places_resource(element):
@@ -1413,19 +1476,30 @@ def _unit_order(unit: _Unit) -> int:
 
 
 def _store_rejected(
-    raw: bytes, ctx: ImportContext, position: str, result: UnitResult, replay_of=None
+    raw: bytes,
+    ctx: ImportContext,
+    position: str,
+    result: UnitResult,
+    replay_of=None,
+    *,
+    atomic: bool = True,
+    waiting: dict[str, ImportUnit] | None = None,
 ) -> None:
-    """Quarantine the unit in its own transaction. The same bytes already waiting in
-    quarantine are not kept twice."""
+    """Quarantine the unit, in its own transaction (``atomic``) or the caller's. The same
+    bytes already waiting in quarantine are not kept twice (``waiting``: what
+    :func:`_waiting_in_quarantine` found for a group of units, kept up to date here)."""
     raw_sha = hashlib.sha256(raw).hexdigest()
-    with transaction.atomic():
-        existing = (
-            ImportUnit.objects.filter(status=UnitStatus.REJECTED, raw_sha256=raw_sha)
-            .order_by("-received_at")
-            .first()
-            if raw
-            else None
-        )
+    with transaction.atomic() if atomic else contextlib.nullcontext():
+        if not raw:
+            existing = None
+        elif waiting is not None:
+            existing = waiting.get(raw_sha)
+        else:
+            existing = (
+                ImportUnit.objects.filter(status=UnitStatus.REJECTED, raw_sha256=raw_sha)
+                .order_by("-received_at")
+                .first()
+            )
         if existing is not None and replay_of is None:
             result.unit = existing
             return
@@ -1443,6 +1517,8 @@ def _store_rejected(
             reason=result.reason,
             replay_of=replay_of,
         )
+        if waiting is not None and raw:
+            waiting[raw_sha] = result.unit
         record_event(
             ctx.acting_user,
             Action.CREATE,
@@ -1457,6 +1533,19 @@ def _store_rejected(
                 "resource_types": dict(result.resource_types),
             },
         )
+
+
+def _waiting_in_quarantine(raws: list[bytes]) -> dict[str, ImportUnit]:
+    """The newest rejected unit holding each of these inputs, by its SHA-256: one query
+    for a group of refused units."""
+    shas = sorted({hashlib.sha256(raw).hexdigest() for raw in raws if raw})
+    waiting: dict[str, ImportUnit] = {}
+    for start in range(0, len(shas), 500):
+        for unit in ImportUnit.objects.filter(
+            status=UnitStatus.REJECTED, raw_sha256__in=shas[start : start + 500]
+        ).order_by("-received_at", "-pk"):
+            waiting.setdefault(unit.raw_sha256, unit)
+    return waiting
 
 
 class _AttemptFailed(Exception):
@@ -1520,13 +1609,15 @@ def _read(units: list[_Unit], ctx: ImportContext) -> list[_Unit]:
             if entry.unchanged or unit.validated:
                 continue
             found = checked.get((unit.check_index, position)) if checked else None
-            issues.extend(
-                found
-                if found is not None
-                else validate_resource(
-                    entry.resource, entry.index if entry.bundled else None, entry.bundled
+            if found is not None:
+                issues.extend(found[0])
+                entry.paths = found[1]
+            else:
+                issues.extend(
+                    validate_resource(
+                        entry.resource, entry.index if entry.bundled else None, entry.bundled
+                    )
                 )
-            )
             if len(issues) >= MAX_ISSUES:
                 break
         if not issues:
@@ -1538,16 +1629,19 @@ def _read(units: list[_Unit], ctx: ImportContext) -> list[_Unit]:
     return passed
 
 
-def _validate_payload(payload: list[tuple[bytes, list[int]]]) -> dict[tuple[int, int], list]:
+def _validate_payload(payload: list[tuple[bytes, list[int]]]) -> dict[tuple[int, int], tuple]:
     """In the validation process: validate the resources at ``positions`` of each unit
-    (its raw bytes), as :func:`_read` would; {(unit, position): issues}."""
-    found: dict[tuple[int, int], list] = {}
+    (its raw bytes), as :func:`_read` would, and find their references;
+    {(unit, position): (issues, reference paths)}."""
+    found: dict[tuple[int, int], tuple] = {}
     for number, (raw, positions) in enumerate(payload):
         items, bundle_type = _parse(raw)
         bundle = bool(bundle_type)
         for position in positions:
             index, _, resource, _ = items[position]
-            found[(number, position)] = validate_resource(resource, index, bundle)
+            # Found before validating: the paths are those of the resource as parsed.
+            paths = reference_paths(resource)
+            found[(number, position)] = (validate_resource(resource, index, bundle), paths)
     return found
 
 
@@ -1834,6 +1928,7 @@ def import_units(
                 _reject(unit, issues)
                 continue
             round_units.append(unit)
+    refused: list[_Unit] = []
     for unit in units:
         result = unit.result
         if result.accepted:
@@ -1844,10 +1939,25 @@ def import_units(
             result.keys = {(e.namespace, e.resource_type, e.source_id) for e in unit.entries}
             continue
         if quarantine:
-            own = ctx
-            if unit.source_label and unit.source_label != ctx.source_label:
-                own = dataclasses.replace(ctx, source_label=unit.source_label)
-            _store_rejected(unit.raw, own, unit.position, result, replay_of)
+            refused.append(unit)
+    if refused:
+        # Each refused unit is quarantined alone (its own row, raw bytes and audit event);
+        # those of a batch in one transaction.
+        with transaction.atomic():
+            waiting = _waiting_in_quarantine([unit.raw for unit in refused])
+            for unit in refused:
+                own = ctx
+                if unit.source_label and unit.source_label != ctx.source_label:
+                    own = dataclasses.replace(ctx, source_label=unit.source_label)
+                _store_rejected(
+                    unit.raw,
+                    own,
+                    unit.position,
+                    unit.result,
+                    replay_of,
+                    atomic=False,
+                    waiting=waiting,
+                )
 
 
 def import_unit(

@@ -12,6 +12,7 @@ from clinical.models import ClinicalEntry
 from interop import import_actions, importer
 from interop.import_actions import do_import_paths
 from interop.models import ImportUnit, SourceKey, UnitStatus
+from interop.references import reference_holders
 from patients.models import Patient
 
 pytestmark = pytest.mark.django_db
@@ -110,3 +111,24 @@ def test_the_worker_refuses_and_writes_what_this_process_would(
     o6 = ClinicalEntry.objects.get(public_id=SourceKey.objects.get(source_id="o6").fhir_id)
     assert o6.version == 3 and o6.value_quantity == 66
     assert calls == (["o6"] if in_worker else ["o6", "o6"])
+
+
+def test_reference_paths_lead_to_what_the_walk_finds():
+    resource = {
+        "resourceType": "Claim",
+        "id": "c1",
+        "patient": {"reference": "Patient/p1"},
+        "provider": {"reference": "Organization?identifier=urn:x|1"},
+        "item": [
+            {"encounter": [{"reference": "Encounter/e1"}, {"reference": "Encounter/e2"}]},
+            {"detail": [{"udi": [{"reference": "Device/d1"}]}]},
+        ],
+        "contained": [{"resourceType": "Patient", "generalPractitioner": [{"reference": "#x"}]}],
+        "extension": [{"valueReference": {"reference": "Location/l1"}}],
+        "note": [{"text": "reference"}],
+    }
+    walked = reference_holders(resource)
+    paths = importer.reference_paths(resource)
+    assert len(walked) == len(paths) == 7
+    for (holder, element), (path, where) in zip(walked, paths, strict=True):
+        assert importer._follow(resource, path) is holder and where == element
