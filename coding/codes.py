@@ -190,14 +190,7 @@ def check_code(system: str, code, day: dt.date | None = None) -> CodeCheck:
             system, value, found, False, f"{shown} is a header: choose a more specific code."
         )
     if day is not None and not valid_on(found, day):
-        years = found.fiscal_years or []
-        when = _years_text(years) if years else "no fiscal year loaded"
-        start = (found.notes or {}).get("valid_from")
-        until = (found.notes or {}).get("valid_until")
-        if fiscal_year(day) in years and (start or until):
-            when = " ".join(
-                part for part in (start and f"from {start}", until and f"until {until}") if part
-            )
+        when = validity_text(found, day)
         return CodeCheck(
             system,
             value,
@@ -208,7 +201,19 @@ def check_code(system: str, code, day: dt.date | None = None) -> CodeCheck:
     return CodeCheck(system, value, found, True, "")
 
 
-def _years_text(years: list[int]) -> str:
+def validity_text(found: Code, day: dt.date | None = None) -> str:
+    """When a stored code is valid, for a message: its fiscal years, or — within the
+    day's fiscal year — from its first day and until its termination date."""
+    years = found.fiscal_years or []
+    notes = found.notes or {}
+    start, until = notes.get("valid_from"), notes.get("valid_until")
+    if day is not None and fiscal_year(day) in years and (start or until):
+        bounds = (start and f"from {start}", until and f"until {until}")
+        return " ".join([f"FY{fiscal_year(day)}", *(b for b in bounds if b)])
+    return years_text(years) if years else "no fiscal year loaded"
+
+
+def years_text(years: list[int]) -> str:
     years = sorted(years)
     runs: list[list[int]] = []
     for year in years:

@@ -40,7 +40,15 @@ from dataclasses import dataclass, field
 
 from django.db.models import Q
 
-from coding.codes import SYSTEM_NAMES, dotted, fiscal_year, normalise, well_formed
+from coding.codes import (
+    SYSTEM_NAMES,
+    dotted,
+    fiscal_year,
+    normalise,
+    valid_on,
+    validity_text,
+    well_formed,
+)
 from coding.models import Code, CodeEdit, CodeSystem, EditSeverity
 
 MCE_FIRST_DATE = dt.date(2022, 10, 1)
@@ -356,7 +364,12 @@ class Tables:
     def __init__(self, claim: Claim):
         self.loaded = {
             system: Code.objects.filter(system=system).exists()
-            for system in (CodeSystem.ICD10CM, CodeSystem.ICD10PCS)
+            for system in (
+                CodeSystem.ICD10CM,
+                CodeSystem.ICD10PCS,
+                CodeSystem.HCPCS,
+                CodeSystem.CPT,
+            )
         }
         self.codes: dict[tuple[str, str], Code] = {}
         wanted = {(CodeSystem.ICD10CM, d.code) for d in claim.diagnoses}
@@ -497,8 +510,7 @@ class Checker:
         for d in self.claim.diagnoses:
             yield "dx", d.sequence, CodeSystem.ICD10CM, d.code
         for p in self.claim.procedures:
-            if p.system in (CodeSystem.ICD10CM, CodeSystem.ICD10PCS):
-                yield "px", p.sequence, p.system, p.code
+            yield "px", p.sequence, p.system, p.code
 
     def _table_check(self, edit, verdict):
         for target, sequence, system, code in self._code_items():
@@ -547,20 +559,31 @@ class Checker:
         self._table_check(edit, verdict)
 
     def not_valid_on_date(self, edit):
-        year = self.claim.fiscal_year
-
-        def verdict(system, code):
+        """ICD-10 codes by the discharge date (the fiscal year's code set); HCPCS and CPT
+        by the procedure's date of service (else the discharge), within the added and
+        termination dates of the HCPCS file."""
+        performed = {p.sequence: p.performed_on for p in self.claim.procedures}
+        for target, sequence, system, code in self._code_items():
+            if not self.tables.loaded.get(system):
+                continue
             found = self.tables.get(system, code)
-            years = list(found.fiscal_years or []) if found is not None else []
-            if found is None or not found.billable or not years or year in years:
-                return None
-            return {
-                "date": self.claim.discharged_on.isoformat(),
-                "fy": year,
-                "years": _years_text(years),
-            }
-
-        self._table_check(edit, verdict)
+            if found is None or not found.billable or not found.fiscal_years:
+                continue
+            day = self.claim.discharged_on
+            if target == "px" and system in (CodeSystem.HCPCS, CodeSystem.CPT):
+                day = performed.get(sequence) or day
+            if valid_on(found, day):
+                continue
+            self.add(
+                edit,
+                target,
+                sequence,
+                code,
+                system_code=system,
+                date=day.isoformat(),
+                fy=fiscal_year(day),
+                years=validity_text(found, day),
+            )
 
     def duplicate_code(self, edit):
         seen: set[str] = set()
@@ -709,6 +732,9 @@ def run_edits(claim: Claim) -> EditReport:
             report.notices.append(
                 f"The {SYSTEM_NAMES[system]} code set is not loaded: codes were checked by "
                 "the Medicare Code Editor only."
+                if system in (CodeSystem.ICD10CM, CodeSystem.ICD10PCS)
+                else f"The {SYSTEM_NAMES[system]} code set is not loaded: those codes were "
+                "not checked."
             )
     if claim.diagnoses and checker._mce is not None and not checker.mce.available:
         report.notices.append(
@@ -719,12 +745,3 @@ def run_edits(claim: Claim) -> EditReport:
     order = {"abstract": 0, "dx": 1, "px": 2}
     report.findings.sort(key=lambda f: (order[f.target], f.sequence or 0, f.severity, f.edit))
     return report
-
-
-def _years_text(years: list[int]) -> str:
-    years = sorted(years)
-    if years == list(range(years[0], years[-1] + 1)):
-        if len(years) == 1:
-            return f"FY{years[0]}"
-        return f"FY{years[0]}–FY{years[-1]}"
-    return ", ".join(f"FY{y}" for y in years)

@@ -230,3 +230,41 @@ def test_note_targets():
         ("O10", "O11"),
         ("O13", "O16"),
     ]
+
+
+def test_hcpcs_codes_are_checked_on_their_date_of_service_within_the_files_dates():
+    from coding.models import Code, CodeSystem
+
+    Code.objects.bulk_create(
+        [
+            Code(system="hcpcs", code="G9999", title="Discontinued in June", billable=True,
+                 fiscal_years=[2026, 2027], notes={"valid_from": "2020-01-01",
+                                                    "valid_until": "2026-01-31"}),
+            Code(system="hcpcs", code="J1100", title="Dexamethasone", billable=True,
+                 fiscal_years=[2026, 2027], notes={"valid_from": "1998-01-01"}),
+        ]
+    )  # fmt: skip
+    base = claim(("I5021", "Y"))
+    base.procedures = [
+        Px(1, "G9999", CodeSystem.HCPCS, dt.date(2026, 2, 11)),  # after its termination
+        Px(2, "J1100", CodeSystem.HCPCS, dt.date(2026, 2, 11)),
+        Px(3, "Q0000", CodeSystem.HCPCS, dt.date(2026, 2, 11)),  # not in the set
+    ]
+    report = run_edits(base)
+    assert ("not-valid-for-date", "px", 1) in found(report)
+    assert ("not-valid-for-date", "px", 2) not in found(report)
+    assert ("unknown-code", "px", 3) in found(report)
+    assert any("until 2026-01-31" in m and "2026-02-11" in m for m in messages(report))
+
+
+def test_an_april_code_is_not_valid_before_april_in_its_fiscal_year():
+    from coding.models import Code
+
+    Code.objects.filter(system="icd10cm", code="E11A").update(notes={"valid_from": "2026-04-01"})
+    early = run_edits(claim(("E11A", "Y"), discharged=dt.date(2026, 3, 2)))
+    assert ("not-valid-for-date", "dx", 1) in found(early)
+    assert any("from 2026-04-01" in m for m in messages(early))
+    late = run_edits(
+        claim(("E11A", "Y"), admitted=dt.date(2026, 4, 2), discharged=dt.date(2026, 4, 6))
+    )
+    assert ("not-valid-for-date", "dx", 1) not in found(late)
