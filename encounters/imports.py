@@ -24,6 +24,7 @@ from encounters.models import (
     EncounterClass,
     EncounterLocation,
     EncounterStatus,
+    EncounterVersion,
 )
 
 _VISIT_NUMBER = re.compile(r"^[A-Z0-9][A-Z0-9\-]{0,31}$")
@@ -198,6 +199,82 @@ def create_imported_encounter(
     )
     _write_version(encounter, acting_user=acting_user, reason=reason, now=now)
     return encounter
+
+
+def visit_numbers_taken(facility, wanted: set[str]) -> set[str]:
+    """Which of these visit numbers are already used at the facility (one query per 500)."""
+    wanted_list = sorted(n for n in wanted if n)
+    taken: set[str] = set()
+    for start in range(0, len(wanted_list), 500):
+        taken.update(
+            Encounter.objects.filter(
+                facility=facility, visit_number__in=wanted_list[start : start + 500]
+            ).values_list("visit_number", flat=True)
+        )
+    return taken
+
+
+def new_imported_encounter(patient, *, facility, values: dict, public_id, now) -> Encounter:
+    """An unsaved encounter (version 1) with the visit number the sender gives, which the
+    caller has found free: :func:`save_imported_encounters` writes a batch of them as
+    :func:`create_imported_encounter` writes one."""
+    return Encounter(
+        public_id=public_id,
+        patient=patient,
+        facility=facility,
+        created_at=now,
+        updated_at=now,
+        version=1,
+        **values,
+    )
+
+
+def first_snapshot(encounter: Encounter) -> dict:
+    """``encounter_snapshot`` of an encounter being created: it has no location yet (and
+    no primary key to look them up with)."""
+    attending = encounter.attending
+    return {
+        "visit_number": encounter.visit_number,
+        "facility": encounter.facility.code,
+        "encounter_class": encounter.encounter_class,
+        "status": encounter.status,
+        "service": encounter.service,
+        "admit_source": encounter.admit_source,
+        "started_at": encounter.started_at.isoformat(),
+        "ended_at": encounter.ended_at.isoformat() if encounter.ended_at else None,
+        "disposition": encounter.disposition,
+        "attending": str(attending.public_id) if attending else None,
+        "attending_name": attending.display_name if attending else "",
+        "unit": encounter.unit,
+        "bed": encounter.bed,
+        "reason": encounter.reason,
+        "locations": [],
+    }
+
+
+def save_imported_encounters(
+    encounters: list[tuple[Encounter, str]], *, acting_user, now, insert
+) -> None:
+    """Insert new encounters (from :func:`new_imported_encounter`, each with the reason
+    of its version) and their version 1 rows. ``insert(model, objects)`` inserts model
+    instances and sets their primary keys (the import's fast insert)."""
+    if not encounters:
+        return
+    insert(Encounter, [encounter for encounter, _ in encounters])
+    insert(
+        EncounterVersion,
+        [
+            EncounterVersion(
+                encounter=encounter,
+                number=1,
+                snapshot=first_snapshot(encounter),
+                changed_by=acting_user,
+                changed_at=now,
+                reason=reason[:300],
+            )
+            for encounter, reason in encounters
+        ],
+    )
 
 
 _COMPARED = (

@@ -101,6 +101,9 @@ class Table:
         self.columns = ", ".join(quote(f.column) for f in self.fields)
         self.marks = "(" + ", ".join(["%s"] * len(self.fields)) + ")"
         self.pk_column = quote(meta.pk.column)
+        self.db_table = meta.db_table
+        self.pk_name = meta.pk.column
+        self.sequence: str | None = None
         self.plan = [(f.attname, _converter(f, connection), f) for f in self.fields]
         self.getter = operator.itemgetter(*self.attnames)
         self.converters = [
@@ -127,6 +130,8 @@ class Table:
         """Insert the rows; return their new primary keys, in order."""
         if not rows:
             return []
+        if connection.vendor == "postgresql":
+            return self._copy_with_keys(rows)
         limit = connection.features.max_query_params or 999
         size = max(1, min(batch_size, limit // len(self.fields)))
         keys: list = []
@@ -148,12 +153,57 @@ class Table:
         ``ignore_conflicts`` a row that would break a unique constraint is left out."""
         if not rows:
             return
+        if connection.vendor == "postgresql":
+            self._copy(rows, ignore_conflicts=ignore_conflicts)
+            return
         conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
         with connection.cursor() as cursor:
             cursor.executemany(
                 f"INSERT INTO {self.table} ({self.columns}) VALUES {self.marks}{conflict}",  # noqa: S608
                 [self.values(row) for row in rows],
             )
+
+    # PostgreSQL: COPY, as the raw-insert limit does; no statement is parsed per row.
+    def _copy_with_keys(self, rows: list[dict]) -> list:
+        """COPY the rows with primary keys taken from the table's sequence first (one
+        query), so that they are known without RETURNING."""
+        with connection.cursor() as cursor:
+            if self.sequence is None:
+                cursor.execute(
+                    "SELECT pg_get_serial_sequence(%s, %s)", [self.db_table, self.pk_name]
+                )
+                self.sequence = cursor.fetchone()[0]
+            cursor.execute(
+                "SELECT nextval(%s) FROM generate_series(1, %s)", [self.sequence, len(rows)]
+            )
+            keys = [pk for (pk,) in cursor.fetchall()]
+            with cursor.cursor.copy(
+                f"COPY {self.table} ({self.pk_column}, {self.columns}) FROM STDIN"
+            ) as copy:
+                for pk, row in zip(keys, rows, strict=True):
+                    copy.write_row([pk, *self.values(row)])
+        return keys
+
+    def _copy(self, rows: list[dict], *, ignore_conflicts: bool) -> None:
+        """COPY the rows; with ``ignore_conflicts``, through a temporary table and an
+        ``INSERT … SELECT … ON CONFLICT DO NOTHING``."""
+        with connection.cursor() as cursor:
+            target = self.table
+            if ignore_conflicts:
+                target = connection.ops.quote_name(f"fast_{self.db_table}")
+                cursor.execute(
+                    f"CREATE TEMPORARY TABLE IF NOT EXISTS {target} ON COMMIT DELETE ROWS AS "  # noqa: S608
+                    f"SELECT {self.columns} FROM {self.table} WITH NO DATA"
+                )
+                cursor.execute(f"DELETE FROM {target}")  # noqa: S608
+            with cursor.cursor.copy(f"COPY {target} ({self.columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(self.values(row))
+            if ignore_conflicts:
+                cursor.execute(
+                    f"INSERT INTO {self.table} ({self.columns}) "  # noqa: S608
+                    f"SELECT {self.columns} FROM {target} ON CONFLICT DO NOTHING"
+                )
 
 
 _TABLES: dict[tuple, Table] = {}

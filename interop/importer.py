@@ -74,7 +74,7 @@ from encounters.imports import parse_moment
 from encounters.models import Encounter
 from interop import outcome as oo
 from interop.bindings import binding_problems
-from interop.fast_insert import insert_rows, json_text, table
+from interop.fast_insert import fast_bulk_create, insert_rows, json_text, table
 from interop.models import FhirResource, FhirResourceVersion, ImportUnit, SourceKey, UnitStatus
 from interop.outcome import Issue
 from interop.references import PATIENT_ELEMENTS, parse_reference, reference_holders
@@ -1047,6 +1047,37 @@ class _Writer:
         self.new_entries: list[dict] = []
         self.with_mrn: set[tuple[int, int]] = set()
         self.all_patients: set[str] = set()
+        # New encounters with the sender's visit number, inserted together before
+        # anything that points to them; visit numbers already used at the facility (looked
+        # up for the whole attempt) or taken by an encounter of this attempt.
+        self.new_encounters: list[tuple[Encounter, str]] = []
+        self.numbers_taken: set[str] = set()
+        self.numbers_given: set[str] = set()
+
+    def prepare(self, units: list[_Unit]) -> None:
+        """Look up, in one query, which visit numbers the attempt's new encounters ask
+        for are already used at the facility."""
+        wanted: set[str] = set()
+        for unit in units:
+            for entry in unit.entries:
+                if entry.resource_type != "Encounter" or entry.unchanged:
+                    continue
+                try:
+                    wanted.add(encounter_imports.encounter_values(entry.resource)["visit_number"])
+                except encounter_imports.EncounterMappingError:
+                    continue
+        if wanted - {""}:
+            self.numbers_taken = encounter_imports.visit_numbers_taken(self.ctx.facility, wanted)
+
+    def flush_encounters(self) -> None:
+        if self.new_encounters:
+            encounter_imports.save_imported_encounters(
+                self.new_encounters,
+                acting_user=self.ctx.acting_user,
+                now=self.now,
+                insert=fast_bulk_create,
+            )
+            self.new_encounters = []
 
     def begin(self, result: UnitResult) -> None:
         """The entries that follow are this unit's."""
@@ -1167,6 +1198,10 @@ class _Writer:
                     "content_sha256": entry.sha256,
                     "patient_id": patient.pk if patient is not None else None,
                     "encounter_id": encounter.pk if encounter is not None else None,
+                    # An encounter of this attempt not inserted yet: its key at flush.
+                    "encounter": encounter
+                    if encounter is not None and encounter.pk is None
+                    else None,
                     "source": entry.namespace[:200],
                     "deleted": False,
                     **columns,
@@ -1197,8 +1232,10 @@ class _Writer:
         return "updated", existing.version_id
 
     def flush(self) -> None:
-        """Insert the new rows gathered: clinical entries, stored resources, their first
-        versions (each resource's JSON encoded once for both) and source keys."""
+        """Insert the new rows gathered: encounters, clinical entries, stored resources,
+        their first versions (each resource's JSON encoded once for both) and source
+        keys."""
+        self.flush_encounters()
         user_id = self.ctx.acting_user.pk if self.ctx.acting_user is not None else None
         if self.new_entries:
             clinical_imports.save_imported_entries(
@@ -1206,6 +1243,10 @@ class _Writer:
             )
             self.new_entries = []
         if self.new_resources:
+            for row in self.new_resources:
+                encounter = row.pop("encounter", None)
+                if encounter is not None:  # inserted since the row was made
+                    row["encounter_id"] = encounter.pk
             keys = insert_rows(FhirResource, self.new_resources)
             insert_rows(
                 FhirResourceVersion,
@@ -1302,7 +1343,23 @@ class _Writer:
             )
         existing = self.encounter(entry.fhir_id) if entry.key is not None else None
         reason = f"imported from {entry.namespace}"[:300]
-        if existing is None:
+        wanted = values["visit_number"]
+        if existing is None and (
+            wanted and wanted not in self.numbers_taken and wanted not in self.numbers_given
+        ):
+            # The sender's visit number is free: inserted with the others (flush_encounters).
+            encounter = encounter_imports.new_imported_encounter(
+                patient,
+                facility=self.ctx.facility,
+                values=values,
+                public_id=uuid.UUID(entry.fhir_id),
+                now=self.now,
+            )
+            self.new_encounters.append((encounter, reason))
+            self.numbers_given.add(wanted)
+            self.encounters[entry.fhir_id] = encounter
+        elif existing is None:
+            self.flush_encounters()
             encounter = encounter_imports.create_imported_encounter(
                 patient,
                 facility=self.ctx.facility,
@@ -1312,6 +1369,7 @@ class _Writer:
                 now=self.now,
                 reason=reason,
             )
+            self.numbers_given.add(encounter.visit_number)
             self.encounters[entry.fhir_id] = encounter
         else:
             if existing.patient_id != patient.pk:
@@ -1455,6 +1513,8 @@ class _Writer:
             self._count(entry, "unchanged", 0)
             return
         rtype = entry.resource_type
+        if self.new_encounters and rtype != "Encounter":
+            self.flush_encounters()  # what follows may point to them
         if rtype == "Patient":
             self.write_patient(entry)
         elif rtype == "Encounter":
@@ -1792,6 +1852,7 @@ def _write(
 def _write_rows(units, ctx, writer, *, replay_of, status_on_success) -> None:
     with transaction.atomic():
         now = writer.now
+        writer.prepare(units)
         for unit in sorted(units, key=_unit_order):
             writer.begin(unit.result)
             try:
