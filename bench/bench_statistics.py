@@ -70,7 +70,7 @@ def build(seed: int, discharges: int) -> dict:
     from clinical.models import ClinicalEntry
     from coding.models import Abstract, AbstractDiagnosis, AbstractProcedure
     from documents.models import Document, DocumentType
-    from encounters.models import Encounter
+    from encounters.models import Encounter, EncounterLocation
     from patients.models import Patient
     from reports.models import BedCapacity
 
@@ -158,6 +158,30 @@ def build(seed: int, discharges: int) -> dict:
                 last_stay[patient] = end
         encounters = Encounter.objects.bulk_create(encounters, batch_size=5000)
         made["encounters"] = len(encounters)
+        # Where each stay was: its admitting unit, and for 15 % of the adults a transfer
+        # to another unit part-way through (the census by unit reads these segments).
+        locations = []
+        for encounter in encounters:
+            end = encounter.ended_at
+            moved = encounter.admit_source != "5a" and end is not None and rng.random() < 0.15
+            middle = encounter.started_at + (end - encounter.started_at) * 0.4 if moved else None
+            locations.append(
+                EncounterLocation(
+                    encounter=encounter,
+                    unit=encounter.unit,
+                    started_at=encounter.started_at,
+                    ended_at=middle or end,
+                )
+            )
+            if moved:
+                other = rng.choice([u for u, _ in BEDS if u != encounter.unit])
+                locations.append(
+                    EncounterLocation(
+                        encounter=encounter, unit=other, started_at=middle, ended_at=end
+                    )
+                )
+        EncounterLocation.objects.bulk_create(locations, batch_size=5000)
+        made["locations"] = len(locations)
 
         procedures, documents, abstracts, plans = [], [], [], []
         for encounter in encounters:

@@ -174,6 +174,42 @@ def _services(report: st.HospitalReport) -> Table:
     )
 
 
+def _units(report: st.HospitalReport) -> Table:
+    return Table(
+        key="hospital-by-unit",
+        title="By nursing unit",
+        columns=[
+            Column("Unit"),
+            Column("Service days", True),
+            Column("Average daily census", True),
+            Column("Admissions", True),
+            Column("Transfers in", True),
+            Column("Transfers out", True),
+            Column("Discharges", True),
+            Column("Bed days", True),
+            Column("Occupancy %", True),
+        ],
+        rows=[
+            [
+                u.unit or "No unit recorded",
+                u.service_days,
+                u.average_daily_census,
+                u.admissions,
+                u.transfers_in,
+                u.transfers_out,
+                u.discharges,
+                u.bed_days,
+                u.occupancy,
+            ]
+            for u in report.units
+        ],
+        note="Each midnight counts on the unit where the patient was; a same-day stay on "
+        "the unit it was discharged from. Occupancy uses the unit's own bed counts "
+        "(Bed counts page); empty where none is recorded.",
+        chart=ChartSpec("bar", 0, (1,)),
+    )
+
+
 def _limited(shown: int, total: int, limit: int) -> str:
     if total > shown and shown >= limit:
         return f" The first {shown} of {total} are listed; the figures count them all."
@@ -285,7 +321,13 @@ def hospital_sections(
             ("Bed turnover", show(t.bed_turnover)),
         ],
         missing_parts=list(t.notes),
-        tables=[_summary(t), _census(report), _trend(report), _services(report)],
+        tables=[
+            _summary(t),
+            _census(report),
+            _trend(report),
+            _services(report),
+            *([_units(report)] if report.units else []),
+        ],
     )
     outcomes = Section(
         "hospital-outcomes",

@@ -20,6 +20,8 @@ calendar dates (settings.TIME_ZONE), both included::
                                                            # to the range (.month)
     by_service(scope, start, end)     -> list[Statistics]  # one per service (.service;
                                                            # no bed figures)
+    by_unit(scope, start, end)        -> list[UnitStatistics]  # census, movements and
+                                                           # occupancy per nursing unit
     top_diagnoses(scope, start, end, limit=10) -> list[CodeCount]  # principal diagnosis
     top_procedures(scope, start, end, limit=10) -> list[CodeCount] # every procedure
     final_coded_discharges(scope, start, end) -> int  # 0: say NO_FINAL_CODES
@@ -256,6 +258,25 @@ class HospitalReport:
     top_procedures: list[CodeCount]
     final_coded_discharges: int
     notes: list[str] = field(default_factory=list)
+    units: list[UnitStatistics] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class UnitStatistics:
+    """One nursing unit over the range (``unit`` is "" for the service days of stays
+    with no location recorded). Service days: the midnights the unit's patients spent
+    there (each counted on the day the midnight closes) plus the same-day stays
+    discharged from it — summed over the units, the hospital's service days."""
+
+    unit: str
+    service_days: int
+    average_daily_census: Decimal | None
+    admissions: int  # stays whose first location is the unit, admitted in the range
+    transfers_in: int
+    transfers_out: int
+    discharges: int
+    bed_days: int | None  # None: no bed count recorded for the unit
+    occupancy: Decimal | None
 
 
 # --- SQL building blocks -----------------------------------------------------------
@@ -851,9 +872,9 @@ def _as_date(value) -> dt.date:
 # --- public API ----------------------------------------------------------------------
 
 
-def bed_days(scope: Scope, start: dt.date, end: dt.date) -> int:
-    """Σ staffed beds × days in force, over the bed-count rows overlapping the range
-    (bassinets for newborns, the other beds for adults and children, both for all)."""
+def _bed_rows(scope: Scope, start: dt.date, end: dt.date):
+    """The bed-count rows of the scope in force some day of the range (bassinets for
+    newborns, the other beds for adults and children, both for all)."""
     _check_range(start, end)
     rows = BedCapacity.objects.filter(effective_from__lte=end).filter(
         Q(effective_to__isnull=True) | Q(effective_to__gte=start)
@@ -864,6 +885,13 @@ def bed_days(scope: Scope, start: dt.date, end: dt.date) -> int:
         rows = rows.filter(newborn=True)
     elif scope.population == ADULTS_CHILDREN:
         rows = rows.filter(newborn=False)
+    return rows
+
+
+def bed_days(scope: Scope, start: dt.date, end: dt.date) -> int:
+    """Σ staffed beds × days in force, over the bed-count rows overlapping the range
+    (bassinets for newborns, the other beds for adults and children, both for all)."""
+    rows = _bed_rows(scope, start, end)
     first = Greatest("effective_from", Value(start, output_field=DateField()))
     last = Least(
         Coalesce("effective_to", Value(end, output_field=DateField())),
@@ -873,6 +901,111 @@ def bed_days(scope: Scope, start: dt.date, end: dt.date) -> int:
         "total"
     ]
     return int(total or 0)
+
+
+def by_unit(scope: Scope, start: dt.date, end: dt.date) -> list[UnitStatistics]:
+    """Census, movements and occupancy per nursing unit (``EncounterLocation``), in one
+    grouped query over the location segments of the scope's stays, plus one for the
+    bed-days of each unit. A segment ends where the next begins, or at the discharge;
+    an open one is in house through the range's end."""
+    from encounters.models import EncounterLocation
+
+    window = _window(scope, start, end)
+    low, high = window.low, window.high
+    policy = window.policy
+    date = DateField()
+    first_day = Value(start, output_field=date)
+    last_day = Value(end, output_field=date)
+    segment_end = Coalesce("ended_at", "encounter__ended_at")
+    segments = (
+        EncounterLocation.objects.filter(stay_q(scope, policy, prefix="encounter__"))
+        .filter(started_at__lt=high)
+        .annotate(segment_end=segment_end)
+        .filter(Q(segment_end__isnull=True) | Q(segment_end__gte=low))
+        .annotate(
+            from_day=window.local_date("started_at"),
+            end_day=window.local_date("segment_end"),
+            adm_day=window.local_date("encounter__started_at"),
+            dis_day=window.local_date("encounter__ended_at"),
+        )
+    )
+    # Census days of a segment inside the range: local days D with D >= its start's
+    # date and D < its end's date (the patient is there at the midnight closing D).
+    last_census = Case(
+        When(segment_end__isnull=True, then=DayNumber(last_day)),
+        default=DayNumber(F("end_day")) - Value(1),
+        output_field=IntegerField(),
+    )
+    midnights = Greatest(
+        Value(0),
+        Least(last_census, DayNumber(last_day))
+        - Greatest(DayNumber(F("from_day")), DayNumber(first_day))
+        + Value(1),
+        output_field=IntegerField(),
+    )
+    at_discharge = Q(ended_at__isnull=True) | Q(encounter__ended_at__lte=F("ended_at"))
+    discharged_here = (
+        at_discharge
+        & Q(encounter__ended_at__isnull=False)
+        & Q(encounter__ended_at__gte=low, encounter__ended_at__lt=high)
+    )
+    first_segment = Q(started_at__lte=F("encounter__started_at"))
+    rows = (
+        segments.values("unit")
+        .annotate(
+            midnights=Sum(midnights),
+            same_day=Count("pk", filter=discharged_here & Q(adm_day=F("dis_day"))),
+            admissions=Count(
+                "pk", filter=first_segment & Q(started_at__gte=low, started_at__lt=high)
+            ),
+            transfers_in=Count(
+                "pk", filter=~first_segment & Q(started_at__gte=low, started_at__lt=high)
+            ),
+            transfers_out=Count(
+                "pk",
+                filter=Q(ended_at__isnull=False, ended_at__gte=low, ended_at__lt=high)
+                & (Q(encounter__ended_at__isnull=True) | Q(encounter__ended_at__gt=F("ended_at"))),
+            ),
+            discharges=Count("pk", filter=discharged_here),
+        )
+        .order_by("unit")
+    )
+    beds = _unit_bed_days(scope, start, end)
+    days = (end - start).days + 1
+    out = []
+    for r in rows:
+        service = int(r["midnights"] or 0) + r["same_day"]
+        bed = beds.get(r["unit"])
+        out.append(
+            UnitStatistics(
+                unit=r["unit"],
+                service_days=service,
+                average_daily_census=_rate(service, days, scale=1),
+                admissions=r["admissions"],
+                transfers_in=r["transfers_in"],
+                transfers_out=r["transfers_out"],
+                discharges=r["discharges"],
+                bed_days=bed,
+                occupancy=_rate(service, bed) if bed else None,
+            )
+        )
+    return out
+
+
+def _unit_bed_days(scope: Scope, start: dt.date, end: dt.date) -> dict[str, int]:
+    """Σ staffed beds × days in force per unit, over the rows overlapping the range."""
+    rows = _bed_rows(scope, start, end)
+    first = Greatest("effective_from", Value(start, output_field=DateField()))
+    last = Least(
+        Coalesce("effective_to", Value(end, output_field=DateField())),
+        Value(end, output_field=DateField()),
+    )
+    totals = (
+        rows.values("unit")
+        .annotate(total=Sum(F("beds") * (DayNumber(last) - DayNumber(first) + Value(1))))
+        .order_by()
+    )
+    return {r["unit"]: int(r["total"] or 0) for r in totals}
 
 
 def _beds(scope: Scope, start: dt.date, end: dt.date) -> int | None:
@@ -1004,7 +1137,18 @@ def dashboard(scope: Scope, start: dt.date, end: dt.date, *, limit: int = 10) ->
         top_procedures=top_procedures(scope, start, end, limit) if coded else [],
         final_coded_discharges=coded,
         notes=notes,
+        units=_with_unplaced(by_unit(scope, start, end), totals.service_days),
     )
+
+
+def _with_unplaced(units: list[UnitStatistics], service_days: int) -> list[UnitStatistics]:
+    """The units, and a row for the service days of stays with no location recorded
+    (the hospital's service days less the units'), so the table adds up."""
+    unplaced = service_days - sum(u.service_days for u in units)
+    if unplaced <= 0:
+        return units
+    row = UnitStatistics("", unplaced, None, 0, 0, 0, 0, None, None)
+    return [*units, row]
 
 
 # --- patient-level lists (the dashboard marks them patient-level) ---------------------

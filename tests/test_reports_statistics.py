@@ -301,3 +301,39 @@ def test_dates_are_the_hospitals_local_dates(personas):
     stay(personas, patient, at(dt.date(2026, 1, 30), 10), at(dt.date(2026, 1, 31), 23, 30))
     stats = st.hospital_statistics(st.Scope((personas.facility.pk,)), *JAN)
     assert stats.discharges == 1 and stats.total_los == 1
+
+
+def test_census_by_nursing_unit(personas, january):
+    """E3 spends the midnights of the 10th and 11th on 4 West, moves to the ICU at noon
+    on the 12th and leaves it on the 15th (ICU: 12th, 13th, 14th). E6, admitted on the
+    28th to 4 West, is still there (28th–31st). A same-day stay on the 6th in the ICU
+    counts one service day there. The other stays have no unit: their service days are
+    the "no unit recorded" row, so the table adds up to the hospital's 25 + 1."""
+    d = dt.date
+    e6 = Encounter.objects.get(started_at=at(d(2026, 1, 28)))
+    EncounterLocation.objects.create(encounter=e6, unit="4 West", started_at=e6.started_at)
+    same_day = stay(personas, e6.patient, at(d(2026, 1, 6), 8), at(d(2026, 1, 6), 16))
+    EncounterLocation.objects.create(
+        encounter=same_day, unit="ICU", started_at=same_day.started_at, ended_at=same_day.ended_at
+    )
+    report = st.dashboard(january, *JAN)
+    units = {u.unit: u for u in report.units}
+    west, icu, none = units["4 West"], units["ICU"], units[""]
+    assert west.service_days == 2 + 4
+    assert icu.service_days == 3 + 1
+    assert none.service_days == 26 - 6 - 4
+    assert sum(u.service_days for u in report.units) == report.totals.service_days == 26
+    # Movements: E3 admitted to 4 West and transferred to the ICU, discharged from it;
+    # E6 admitted to 4 West; the same-day stay admitted to and discharged from the ICU.
+    assert (west.admissions, west.transfers_in, west.transfers_out, west.discharges) == (
+        2,
+        0,
+        1,
+        0,
+    )
+    assert (icu.admissions, icu.transfers_in, icu.transfers_out, icu.discharges) == (1, 1, 0, 2)
+    # 4 West has 10 beds: 310 bed-days, occupancy 6 / 310 × 100 = 1.94 %; the ICU has
+    # no bed count recorded.
+    assert west.bed_days == 310 and west.occupancy == Decimal("1.94")
+    assert icu.bed_days is None and icu.occupancy is None
+    assert west.average_daily_census == Decimal("0.19")  # 6 / 31
