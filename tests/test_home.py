@@ -174,3 +174,15 @@ def test_no_template_or_asset_loads_from_another_site():
         str(path) for path in root.glob("*/templates/**/*.html") if pattern.search(path.read_text())
     ]
     assert offenders == []
+
+
+def test_a_designated_reviewer_alone_has_a_home_with_the_denial_reviews(client, personas):
+    from accounts.roles import Role
+    from recordroom.testing import make_user, sign_in
+
+    user = make_user("only.reviewer", Role.DENIAL_REVIEWER)
+    user.facilities.add(personas.facility)
+    sign_in(client, user)
+    home = client.get("/")
+    assert home.status_code == 200
+    assert "/roi/denial-reviews/" in home.content.decode()
