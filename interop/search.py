@@ -749,7 +749,12 @@ def search(
             or target_name not in ("patient", "subject")
             or (spec.patient_column is None or resource_type in ("Patient", "AuditEvent"))
         ):
-            problem = f"_include={include} is not supported (only {resource_type}:patient)."
+            problem = (
+                f"_include={include} is not supported (only {resource_type}:patient)."
+                if spec.patient_column is not None
+                and resource_type not in ("Patient", "AuditEvent")
+                else f"_include is not supported for {resource_type}."
+            )
             if lenient:
                 issues.append(Issue("warning", NOT_SUPPORTED, problem + " Ignored.", ["_include"]))
                 continue

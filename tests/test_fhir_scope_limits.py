@@ -112,3 +112,10 @@ def test_include_of_the_patient_needs_patient_read_scope(client, personas):
     api = api_for(client, personas.clinician, "user/Observation.read user/Patient.read")
     found = body(api.get("/fhir/Observation", {"_include": "Observation:patient"}))
     assert any(e["search"]["mode"] == "include" for e in found["entry"])
+
+
+def test_include_on_a_type_without_one_says_so(client, personas):
+    api = api_for(client, personas.clinician, "user/*.read")
+    response = api.get("/fhir/Patient", {"_include": "Patient:patient"})
+    assert response.status_code == 400
+    assert "_include is not supported for Patient" in body(response)["issue"][0]["diagnostics"]
