@@ -99,7 +99,12 @@ def smart_configuration_view(request):
         "issuer": request.build_absolute_uri("/fhir"),
         "authorization_endpoint": request.build_absolute_uri(reverse("oauth:authorize")),
         "token_endpoint": request.build_absolute_uri(reverse("oauth:token")),
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "token_endpoint_auth_methods_supported": [
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt",
+        ],
+        "token_endpoint_auth_signing_alg_values_supported": ["RS384", "ES384"],
         "grant_types_supported": ["authorization_code", "client_credentials"],
         "response_types_supported": ["code"],
         "scopes_supported": [
@@ -117,6 +122,7 @@ def smart_configuration_view(request):
             "launch-standalone",
             "client-public",
             "client-confidential-symmetric",
+            "client-confidential-asymmetric",
             "context-standalone-patient",
             "permission-patient",
             "permission-user",

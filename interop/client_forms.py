@@ -27,10 +27,29 @@ class ClientForm(forms.Form):
         label="Public app (no secret: runs in a browser or on a phone; PKCE protects it)",
         required=False,
     )
+    jwks = forms.CharField(
+        label="Public keys (JWKS)",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text='System clients using SMART Backend Services: the JSON {"keys": [...]} of '
+        "the public keys (RS384 or ES384, each with a kid) its assertions are signed with. "
+        "With keys, the client gets no secret.",
+    )
 
     def __init__(self, *args, account_choices=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["account"].choices = [("", "—"), *account_choices]
+
+    def clean_jwks(self):
+        import json
+
+        text = self.cleaned_data["jwks"].strip()
+        if not text:
+            return None
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise forms.ValidationError("The keys are not JSON.") from None
 
     def clean_redirect_uris(self):
         return [

@@ -1,7 +1,8 @@
 """Registering and revoking the OAuth clients of the FHIR API.
 
 A *system* client (SMART Backend Services) acts as one system account and gets tokens
-with ``client_credentials``; it always has a secret. A *user-facing app* sends people
+with ``client_credentials``; it authenticates with a secret, or — registered with its
+public keys (a JWKS) — with an assertion it signs (RS384/ES384), and then has no secret. A *user-facing app* sends people
 through the consent page and gets tokens with ``authorization_code`` + PKCE; it is
 confidential (has a secret) or public (runs in a browser or on a phone and cannot keep
 one). The secret is shown once and stored as a password hash. Revoking a client
@@ -40,6 +41,48 @@ class ClientData:
     account: str = ""  # username of the system account (system clients)
     redirect_uris: list[str] = field(default_factory=list)
     public: bool = False  # a user-facing app without a secret
+    # A system client's public keys (a JWKS document): it then authenticates with signed
+    # assertions (SMART Backend Services) and has no secret.
+    jwks: dict | None = None
+
+
+ASSERTION_ALGORITHMS = ("RS384", "ES384")  # what SMART Backend Services requires
+_PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "k")
+
+
+def jwks_problems(jwks) -> list[str]:
+    """What is wrong with a JWKS document of public keys (empty list: usable)."""
+    import jwt
+
+    if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list) or not jwks["keys"]:
+        return ['A JWKS is a JSON object {"keys": [...]} with at least one key.']
+    problems = []
+    kids = set()
+    for n, key in enumerate(jwks["keys"], start=1):
+        if not isinstance(key, dict):
+            problems.append(f"Key {n} is not a JSON object.")
+            continue
+        kid = key.get("kid")
+        if not isinstance(kid, str) or not kid:
+            problems.append(f"Key {n} has no kid (the assertion names its key by kid).")
+        elif kid in kids:
+            problems.append(f"Two keys have the kid {kid[:40]!r}.")
+        kids.add(kid)
+        if any(member in key for member in _PRIVATE_MEMBERS):
+            problems.append(f"Key {n} holds private key material: register the public key only.")
+            continue
+        if key.get("kty") not in ("RSA", "EC"):
+            problems.append(f"Key {n}: kty must be RSA or EC.")
+            continue
+        alg = key.get("alg")
+        if alg is not None and alg not in ASSERTION_ALGORITHMS:
+            problems.append(f"Key {n}: alg {str(alg)[:10]} is not RS384 or ES384.")
+            continue
+        try:
+            jwt.PyJWK(key, algorithm=alg or ("RS384" if key["kty"] == "RSA" else "ES384"))
+        except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError) as error:
+            problems.append(f"Key {n} is not a usable public key ({str(error)[:80]}).")
+    return problems
 
 
 def _require_manage(acting_user, *, action=Action.VIEW, object_id="") -> None:
@@ -130,8 +173,16 @@ def validate(data: ClientData):
         if data.redirect_uris:
             errors.setdefault("redirect_uris", []).append("A system client has no redirect URI.")
         if data.public:
-            errors.setdefault("public", []).append("A system client always has a secret.")
+            errors.setdefault("public", []).append(
+                "A system client has a secret or registered public keys (JWKS)."
+            )
+        if data.jwks is not None:
+            problems = jwks_problems(data.jwks)
+            if problems:
+                errors.setdefault("jwks", []).extend(problems)
     elif data.kind == ClientKind.USER_APP:
+        if data.jwks:
+            errors.setdefault("jwks", []).append("Public keys are for system clients.")
         wrong = [s.text for s in scopes if s.context == "system"]
         if wrong:
             errors.setdefault("scopes", []).append(
@@ -163,7 +214,7 @@ def do_register_client(
     published client only; otherwise both are random."""
     _require_manage(acting_user, action=Action.CREATE)
     account, scopes = validate(data)
-    secret = "" if data.public else (secret or new_secret())
+    secret = "" if data.public or data.jwks else (secret or new_secret())
     with transaction.atomic():
         client = ApiClient.objects.create(
             client_id=client_id or "rr-" + secrets.token_hex(12),
@@ -173,6 +224,7 @@ def do_register_client(
             account=account,
             redirect_uris=list(dict.fromkeys(data.redirect_uris)),
             allowed_scopes=scopes,
+            jwks=data.jwks or {},
             active=True,
             created_at=clock.now(),
             created_by=acting_user,
@@ -190,9 +242,39 @@ def do_register_client(
                 "account": account.username if account else "",
                 "scope": scopes,
                 "public": not secret,
+                "keys": [k.get("kid") for k in (data.jwks or {}).get("keys", [])],
             },
         )
     return client, secret
+
+
+def do_set_jwks(client: ApiClient, jwks, *, acting_user, reason: str) -> ApiClient:
+    """Replace a system client's public keys (key rotation); audited with the key ids."""
+    _require_manage(acting_user, action=Action.UPDATE, object_id=str(client.public_id))
+    if client.kind != ClientKind.SYSTEM:
+        raise ValidationError({"jwks": ["Public keys are for system clients."]})
+    problems = jwks_problems(jwks)
+    if problems:
+        raise ValidationError({"jwks": problems})
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": ["Say why the keys change."]})
+    with transaction.atomic():
+        ApiClient.objects.filter(pk=client.pk).update(jwks=jwks)
+        record_event(
+            acting_user,
+            Action.UPDATE,
+            purpose=Purpose.SECURITY,
+            object_type="api_client",
+            object_id=str(client.public_id),
+            reason=reason[:300],
+            detail={
+                "client_id": client.client_id,
+                "keys": [k.get("kid") for k in jwks.get("keys", [])],
+            },
+        )
+    client.jwks = jwks
+    return client
 
 
 def do_revoke_client(client: ApiClient, *, reason: str, acting_user) -> int:

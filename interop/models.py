@@ -257,6 +257,12 @@ class ApiClient(models.Model):
     )
     redirect_uris = models.JSONField(default=list, blank=True)
     allowed_scopes = models.CharField(max_length=500, help_text="Space-separated SMART scopes.")
+    jwks = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="The public keys (a JWKS) a system client signs its SMART Backend Services "
+        "assertions with; empty: the client authenticates with its secret.",
+    )
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField()
     created_by = models.ForeignKey(
@@ -268,6 +274,24 @@ class ApiClient(models.Model):
 
     def __str__(self) -> str:
         return f"API client {self.client_id}"
+
+
+class UsedAssertion(models.Model):
+    """The ``jti`` of each client assertion (SMART Backend Services) accepted, kept until
+    it expires, so the same signed assertion is never accepted twice."""
+
+    client = models.ForeignKey(ApiClient, on_delete=models.PROTECT, related_name="+")
+    jti = models.CharField(max_length=255)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "interop_used_assertion"
+        constraints = [
+            models.UniqueConstraint(fields=["client", "jti"], name="unique_client_assertion")
+        ]
+
+    def __str__(self) -> str:
+        return f"assertion of client {self.client_id}"
 
 
 class AuthorizationCode(models.Model):

@@ -2,9 +2,10 @@
 
 Two grants:
 
-* ``client_credentials`` for system clients (SMART Backend Services without the JWT
-  assertion: the client authenticates with its secret, HTTP Basic or
-  ``client_secret_post``). The token acts as the client's system account.
+* ``client_credentials`` for system clients (SMART Backend Services): the client
+  authenticates with a JWT assertion signed by one of its registered keys
+  (``private_key_jwt``, RS384/ES384, :func:`authenticate_assertion`), or with its secret
+  (HTTP Basic or ``client_secret_post``). The token acts as the client's system account.
 * ``authorization_code`` for user-facing apps: a signed-in RecordRoom user approves the
   app on a consent page; the code is single-use, short-lived, bound to one registered
   redirect URI and to a PKCE S256 challenge (required of every app, confidential or
@@ -32,7 +33,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from accounts.access import has_permission
 from audit.actions import record_event
@@ -216,8 +217,102 @@ def authenticate_client(credentials: ClientCredentials, *, grant: str) -> ApiCli
     if client.secret_hash:
         if not credentials.secret or not check_password(credentials.secret, client.secret_hash):
             raise fail("wrong client secret", client)
+    elif client.kind == ClientKind.SYSTEM:
+        # A system client without a secret has registered keys: only its signed
+        # assertion authenticates it (never its client_id alone).
+        raise fail("this client authenticates with a signed client_assertion", client)
     elif credentials.secret:
         raise fail("this client is public and has no secret", client)
+    return client
+
+
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+ASSERTION_MAX_SECONDS = 300  # SMART Backend Services: exp no more than five minutes ahead
+
+
+def authenticate_assertion(request, *, grant: str) -> ApiClient:
+    """The system client a SMART Backend Services assertion (RFC 7523, a JWT signed with
+    one of the client's registered keys, RS384 or ES384) authenticates: ``iss`` and
+    ``sub`` are its client_id, ``aud`` this token endpoint's URL, ``exp`` at most five
+    minutes ahead, ``jti`` never seen before. Refusals are ``invalid_client`` (401),
+    audited, naming what is wrong (never the assertion)."""
+    import jwt
+
+    from interop.clients import ASSERTION_ALGORITHMS
+    from interop.models import UsedAssertion
+
+    def fail(description: str, client=None) -> OAuthError:
+        return _deny(
+            OAuthError("invalid_client", description, status=401),
+            user=client.account if client is not None and client.account_id else None,
+            client=client,
+            grant=grant,
+        )
+
+    if request.POST.get("client_assertion_type") != ASSERTION_TYPE:
+        raise fail(f"client_assertion_type must be {ASSERTION_TYPE}")
+    assertion = request.POST.get("client_assertion", "")
+    try:
+        header = jwt.get_unverified_header(assertion)
+        claims = jwt.decode(assertion, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        raise fail("client_assertion is not a JWT") from None
+    issuer = claims.get("iss")
+    if not isinstance(issuer, str) or not issuer:
+        raise fail("the assertion has no iss (the client_id)")
+    client = ApiClient.objects.select_related("account").filter(client_id=issuer[:64]).first()
+    if client is None:
+        raise fail("unknown client")
+    if not client.active:
+        raise fail("the client has been revoked", client)
+    if client.kind != ClientKind.SYSTEM or not (client.jwks or {}).get("keys"):
+        raise fail("the client has no registered public keys", client)
+    form_id = request.POST.get("client_id")
+    if form_id and form_id != client.client_id:
+        raise fail("client_id and the assertion's iss differ", client)
+    algorithm = header.get("alg")
+    if algorithm not in ASSERTION_ALGORITHMS:
+        raise fail(f"the assertion's alg must be one of {', '.join(ASSERTION_ALGORITHMS)}", client)
+    kid = header.get("kid")
+    key = next(
+        (k for k in client.jwks["keys"] if isinstance(k, dict) and k.get("kid") == kid), None
+    )
+    if key is None:
+        raise fail("the assertion's kid names no registered key", client)
+    audience = request.build_absolute_uri(request.path)
+    try:
+        verified = jwt.decode(
+            assertion,
+            jwt.PyJWK(key, algorithm=algorithm).key,
+            algorithms=[algorithm],
+            audience=audience,
+            issuer=client.client_id,
+            options={"require": ["iss", "sub", "aud", "exp", "jti"]},
+            leeway=30,
+        )
+    except jwt.ExpiredSignatureError:
+        raise fail("the assertion has expired", client) from None
+    except jwt.InvalidAudienceError:
+        raise fail(f"the assertion's aud must be {audience}", client) from None
+    except jwt.MissingRequiredClaimError as error:
+        raise fail(f"the assertion has no {error.claim}", client) from None
+    except (jwt.PyJWTError, ValueError, TypeError):
+        raise fail("the assertion's signature does not verify", client) from None
+    if verified.get("sub") != client.client_id:
+        raise fail("the assertion's sub must be the client_id", client)
+    now = clock.now()
+    expires = dt.datetime.fromtimestamp(int(verified["exp"]), tz=dt.UTC)
+    if expires > now + dt.timedelta(seconds=ASSERTION_MAX_SECONDS + 30):
+        raise fail("the assertion's exp is more than five minutes ahead", client)
+    jti = str(verified["jti"])
+    if not jti or len(jti) > 255:
+        raise fail("the assertion's jti is empty or longer than 255 characters", client)
+    UsedAssertion.objects.filter(expires_at__lt=now - dt.timedelta(minutes=5)).delete()
+    try:
+        with transaction.atomic():
+            UsedAssertion.objects.create(client=client, jti=jti, expires_at=expires)
+    except IntegrityError:
+        raise fail("the assertion was already used (jti seen before)", client) from None
     return client
 
 
@@ -518,7 +613,10 @@ def pkce_matches(verifier: str, challenge: str) -> bool:
 
 def token_for_client_credentials(request) -> IssuedToken:
     grant = "client_credentials"
-    client = authenticate_client(credentials_from(request), grant=grant)
+    if request.POST.get("client_assertion") or request.POST.get("client_assertion_type"):
+        client = authenticate_assertion(request, grant=grant)
+    else:
+        client = authenticate_client(credentials_from(request), grant=grant)
     account = client.account
     if client.kind != ClientKind.SYSTEM or account is None:
         raise _deny(
