@@ -161,7 +161,7 @@ def _file_order(path: Path) -> tuple:
 # NDJSON lines written together: each line stays its own unit (refused alone, nothing of
 # it written), but the lines of a batch share one transaction, one ImportUnit row and one
 # audit event, and their look-ups are made in bulk.
-BATCH_LINES = 2000
+BATCH_LINES = 5000
 BATCH_BYTES = 8 * 1024 * 1024
 # Units that waited for a reference are tried again together, up to this many at once.
 RETRY_BATCH = 2000
@@ -169,7 +169,7 @@ RETRY_BATCH = 2000
 # writes, when the files to import hold at least WORKER_MIN_BYTES of NDJSON and the
 # machine has more than one core: smaller imports are over before a process would start.
 WORKER_MIN_BYTES = 4 * 1024 * 1024
-WORKER_AHEAD = 2
+WORKER_AHEAD = 1
 
 
 def _units_of(path: Path, channel_limit: int) -> Iterator[tuple[bytes, str, bool]]:
