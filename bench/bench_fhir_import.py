@@ -199,6 +199,7 @@ def bench_import(args) -> dict:
         source="clinosim-bench",
         progress=progress,
         keep_results=False,
+        validate_in_worker=False if args.validate_here else None,
     )
     seconds = time.perf_counter() - start
     cpu_seconds = time.process_time() - cpu_start
@@ -236,6 +237,7 @@ def bench_import(args) -> dict:
         "import_resources_per_s": round(resources / seconds, 1),
         "import_cpu_seconds": round(cpu_seconds, 2),
         "import_resources_per_cpu_s": round(resources / cpu_seconds, 1),
+        "validated_in": "a second process" if worker_cpu > 0 else "the importing process",
         "validation_process_cpu_seconds": round(worker_cpu, 2),
         "rows_written": raw_rows,
         "tables_written": len(written),
@@ -323,6 +325,11 @@ def main() -> None:
     parser.add_argument("--search-patients", type=int, default=100_000)
     parser.add_argument("--folder", help="Import this folder of NDJSON instead of generating one.")
     parser.add_argument("--profile", help="Write a cProfile of the import to this file.")
+    parser.add_argument(
+        "--validate-here",
+        action="store_true",
+        help="Validate in the importing process (no second process), for comparison.",
+    )
     parser.add_argument("--skip-import", action="store_true")
     parser.add_argument("--skip-search", action="store_true")
     args = parser.parse_args()
