@@ -1895,7 +1895,7 @@ def _write_rows(units, ctx, writer, *, replay_of, status_on_success) -> None:
             detail = {
                 "channel": ctx.channel,
                 "status": status_on_success,
-                "patients": patients[:1000],
+                "patients": patients,  # all of them, however many lines the batch holds
                 "counts": {t: dict(c) for t, c in sorted(counts.items())},
             }
             if len(units) > 1:
