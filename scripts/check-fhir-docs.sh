@@ -3,14 +3,16 @@
 # loaded, worker running): every ```sh block not marked `<!-- check-fhir-docs: skip … -->`,
 # in order, in one shell, with 127.0.0.1:8000 changed to the address given. Stops at the
 # first request that answers an error (curl --fail-with-body) or command that fails.
-# Needs curl 7.76+, jq and python3. Usage: scripts/check-fhir-docs.sh [host:port]
+# Run from a checkout beside ../shared (the transaction example posts a Synthea bundle
+# from ../shared/data/synthea-r4). Needs curl 7.76+, jq and python3.
+# Usage: scripts/check-fhir-docs.sh [host:port]
 set -euo pipefail
 address=${1:-127.0.0.1:8000}
 cd "$(dirname "$0")/.."
 examples=$(mktemp)
 trap 'rm -f "$examples"' EXIT
 {
-    echo 'set -euo pipefail'
+    echo 'set -eEuo pipefail'
     # Each request is named on stderr; an HTTP error fails the command.
     echo 'curl() { local a; for a in "$@"; do [[ $a == http* ]] && echo "  $a" >&2; done'
     echo '         command curl --fail-with-body --max-time 120 "$@"; }'
