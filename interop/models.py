@@ -176,7 +176,11 @@ class ImportUnit(models.Model):
 
     class Meta:
         db_table = "interop_import_unit"
-        indexes = [models.Index(fields=["status", "-received_at"], name="import_unit_status")]
+        indexes = [
+            models.Index(fields=["status", "-received_at"], name="import_unit_status"),
+            # A refused unit received again is found by its bytes' hash, not by a scan.
+            models.Index(fields=["status", "raw_sha256"], name="import_unit_status_sha"),
+        ]
 
     def __str__(self) -> str:
         return f"import unit {self.public_id}"
