@@ -689,6 +689,36 @@ def do_finalise_abstract(abstract: Abstract, *, acting_user, version=None) -> Ab
     return abstract
 
 
+def project_earlier_final_abstracts(*, limit: int | None = None) -> int:
+    """Keep the final codes of abstracts finalised before RecordRoom kept them as
+    Conditions (an upgrade step: ``recordroom coding-conditions``). Each encounter in
+    its own transaction, as the system (audited with no user); an abstract that already
+    has them is left alone. Returns how many encounters got their Conditions."""
+    from clinical.models import CODED_SOURCE, ClinicalEntry
+
+    kept = ClinicalEntry.objects.filter(source=CODED_SOURCE).values("encounter_id")
+    pending = (
+        Abstract.objects.filter(status__in=DONE_STATUSES)
+        .exclude(encounter_id__in=kept)
+        .select_related("encounter", "encounter__patient")
+        .order_by("pk")
+    )
+    done = 0
+    for abstract in pending[:limit] if limit else pending.iterator(chunk_size=200):
+        resources = condition_resources(abstract.encounter)
+        if not resources:
+            continue
+        with transaction.atomic():
+            project_coded_diagnoses(
+                abstract.encounter,
+                resources,
+                acting_user=None,
+                reason="final codes of an abstract finalised before they were kept",
+            )
+        done += 1
+    return done
+
+
 def do_reopen_abstract(abstract: Abstract, *, acting_user, reason: str, version=None) -> Abstract:
     """Reopen a final abstract to correct and rebill it (a reason is required)."""
     reason = _require_reason(reason)

@@ -128,3 +128,17 @@ def test_procedure_with_performer_and_the_history_page(client, personas, abstrac
     assert "Choose the performing clinician" in response.content.decode()
     history = client.get(url("abstract_history", abstract.encounter)).content.decode()
     assert "procedure 0DTJ4ZZ added" in history and "abstract opened" in history
+
+
+def test_the_cc_mcc_column_shows_only_the_secondary_diagnoses_levels(client, personas, abstract):
+    """I50.21 is an MCC as a secondary diagnosis; as the principal its level does not
+    count, so the screen shows none beside it (J96.01, secondary, shows MCC)."""
+    for code in ("I5021", "J9601"):
+        abstract = abstracts.do_add_diagnosis(abstract, code, poa="Y", acting_user=personas.coder)
+    sign_in(client, personas.coder)
+    body = client.get(url("abstract", abstract.encounter)).content.decode()
+    table = body[body.index('id="diagnoses"') :]
+    principal, secondary = table.split("</tr>")[1:3]
+    assert "I50.21" in principal and "does not count in the grouping" in principal
+    assert ">MCC<" not in principal.replace(" ", "")
+    assert "J96.01" in secondary and "MCC" in secondary

@@ -213,3 +213,30 @@ def test_a_code_given_twice_is_projected_once(personas, abstract):  # noqa: F811
     )
     live = projected(abstract.encounter).filter(entered_in_error=False)
     assert sorted(live.values_list("code", flat=True)) == ["E11.9", "I50.21"]
+
+
+def test_abstracts_finalised_before_get_their_conditions_from_the_upgrade_command(
+    personas,
+    abstract,  # noqa: F811
+    audit_rows,
+):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    abstract = coded(abstract, personas.coder, ("I5021", "Y"), ("E119", "N"))
+    abstracts.do_finalise_abstract(abstract, acting_user=personas.coder)
+    # As an abstract finalised before the Conditions were kept: none exist.
+    ClinicalEntry.objects.filter(source=CODED_SOURCE).update(source="gone")
+    out = StringIO()
+    call_command("coding_conditions", stdout=out)
+    assert "1 encounter(s)" in out.getvalue()
+    assert sorted(projected(abstract.encounter).values_list("code", flat=True)) == [
+        "E11.9",
+        "I50.21",
+    ]
+    made = [r for r in audit_rows() if r.object_type == "clinical_entry" and r.actor_id is None]
+    assert len(made) == 2
+    call_command("coding_conditions", stdout=out)  # again: nothing to do
+    assert "0 encounter(s)" in out.getvalue()
+    assert projected(abstract.encounter).count() == 2
