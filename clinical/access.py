@@ -128,6 +128,24 @@ def allergies_of(groups: list[ClinicalGroup]) -> list[ClinicalEntry]:
     return []
 
 
+def coded_diagnoses_for_encounter(user, encounter) -> list[dict]:
+    """The encounter's final coded diagnoses (the coder's, kept as Conditions when the
+    abstract was finalised), for the encounter page: code, title, present on admission.
+    In the order they were first coded."""
+    _require_clinical(user, encounter.patient)
+    rows = ClinicalEntry.objects.filter(
+        encounter=encounter, source=CODED_SOURCE, entered_in_error=False
+    ).order_by("pk")
+    out = []
+    for entry in rows:
+        poa = ""
+        for extension in (entry.resource or {}).get("extension") or []:
+            if extension.get("url", "").endswith("/present-on-admission"):
+                poa = (extension.get("valueCoding") or {}).get("code", "")
+        out.append({"code": entry.code, "display": entry.display, "poa": poa})
+    return out
+
+
 def coded_condition_ids(encounter) -> dict[str, str]:
     """``{code: public id}`` of the encounter's final coded diagnoses (the Conditions
     ``clinical.actions.project_coded_diagnoses`` keeps), for the FHIR Encounter's

@@ -225,6 +225,7 @@ class EncounterPage:
     document_groups: list
     clinical: list
     can_manage: bool
+    coded_diagnoses: list = field(default_factory=list)
 
     @property
     def document_count(self) -> int:
@@ -245,7 +246,7 @@ class EncounterPage:
 
 def encounter_page(user, encounter: Encounter) -> EncounterPage:
     """The encounter screen's content, for an encounter access_encounter returned."""
-    from clinical.access import clinical_for_encounter
+    from clinical.access import clinical_for_encounter, coded_diagnoses_for_encounter
     from documents.access import documents_for_chart
     from patients.chart import group_documents_by_type
 
@@ -268,4 +269,5 @@ def encounter_page(user, encounter: Encounter) -> EncounterPage:
         ),
         clinical=clinical_for_encounter(user, encounter),
         can_manage=may_manage(user),
+        coded_diagnoses=coded_diagnoses_for_encounter(user, encounter),
     )

@@ -240,3 +240,23 @@ def test_abstracts_finalised_before_get_their_conditions_from_the_upgrade_comman
     call_command("coding_conditions", stdout=out)  # again: nothing to do
     assert "0 encounter(s)" in out.getvalue()
     assert projected(abstract.encounter).count() == 2
+
+
+def test_the_encounter_page_lists_the_final_coded_diagnoses(
+    client,
+    personas,
+    abstract,  # noqa: F811
+):
+    from django.urls import reverse
+
+    from recordroom.testing import sign_in
+
+    url = reverse("encounters:detail", args=[abstract.encounter.public_id])
+    sign_in(client, personas.clinician)
+    assert "Final coded diagnoses" not in client.get(url).content.decode()
+    abstract = coded(abstract, personas.coder, ("I5021", "Y"), ("E119", "N"))
+    abstracts.do_finalise_abstract(abstract, acting_user=personas.coder)
+    page = client.get(url).content.decode()
+    section = page[page.index("Final coded diagnoses") :]
+    assert "I50.21" in section and "E11.9" in section
+    assert "Acute systolic (congestive) heart failure" in section
