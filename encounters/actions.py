@@ -115,8 +115,9 @@ def local_text(moment: dt.datetime | None) -> str:
 # --- snapshots and versions -------------------------------------------------------------
 
 
-def encounter_snapshot(encounter: Encounter) -> dict[str, Any]:
-    """The encounter as a version stores it, its locations included."""
+def encounter_snapshot(encounter: Encounter, *, new: bool = False) -> dict[str, Any]:
+    """The encounter as a version stores it, its locations included (``new``: an
+    encounter being created, which has no location yet nor a key to look them up)."""
     attending = encounter.attending
     return {
         "visit_number": encounter.visit_number,
@@ -140,7 +141,7 @@ def encounter_snapshot(encounter: Encounter) -> dict[str, Any]:
                 "started_at": location.started_at.isoformat(),
                 "ended_at": location.ended_at.isoformat() if location.ended_at else None,
             }
-            for location in encounter.locations.order_by("started_at", "pk")
+            for location in ([] if new else encounter.locations.order_by("started_at", "pk"))
         ],
     }
 

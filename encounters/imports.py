@@ -14,6 +14,7 @@ import re
 
 from encounters.actions import (
     _write_version,
+    encounter_snapshot,
     next_visit_number,
     normalize_visit_number,
 )
@@ -229,29 +230,6 @@ def new_imported_encounter(patient, *, facility, values: dict, public_id, now) -
     )
 
 
-def first_snapshot(encounter: Encounter) -> dict:
-    """``encounter_snapshot`` of an encounter being created: it has no location yet (and
-    no primary key to look them up with)."""
-    attending = encounter.attending
-    return {
-        "visit_number": encounter.visit_number,
-        "facility": encounter.facility.code,
-        "encounter_class": encounter.encounter_class,
-        "status": encounter.status,
-        "service": encounter.service,
-        "admit_source": encounter.admit_source,
-        "started_at": encounter.started_at.isoformat(),
-        "ended_at": encounter.ended_at.isoformat() if encounter.ended_at else None,
-        "disposition": encounter.disposition,
-        "attending": str(attending.public_id) if attending else None,
-        "attending_name": attending.display_name if attending else "",
-        "unit": encounter.unit,
-        "bed": encounter.bed,
-        "reason": encounter.reason,
-        "locations": [],
-    }
-
-
 def save_imported_encounters(
     encounters: list[tuple[Encounter, str]], *, acting_user, now, insert
 ) -> None:
@@ -267,7 +245,7 @@ def save_imported_encounters(
             EncounterVersion(
                 encounter=encounter,
                 number=1,
-                snapshot=first_snapshot(encounter),
+                snapshot=encounter_snapshot(encounter, new=True),
                 changed_by=acting_user,
                 changed_at=now,
                 reason=reason[:300],
