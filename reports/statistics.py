@@ -726,8 +726,8 @@ def _window(scope: Scope, start: dt.date, end: dt.date) -> _Window:
     return _Window(policy, rule, base, low, high, window_low, window_high)
 
 
-def _ledger(scope: Scope, start: dt.date, end: dt.date) -> _Ledger:
-    window = _window(scope, start, end)
+def _ledger(scope: Scope, start: dt.date, end: dt.date, window: _Window | None = None) -> _Ledger:
+    window = window or _window(scope, start, end)
     policy, rule, base = window.policy, window.rule, window.base
     low, high = window.low, window.high
     local_date = window.local_date
@@ -903,14 +903,16 @@ def bed_days(scope: Scope, start: dt.date, end: dt.date) -> int:
     return int(total or 0)
 
 
-def by_unit(scope: Scope, start: dt.date, end: dt.date) -> list[UnitStatistics]:
+def by_unit(
+    scope: Scope, start: dt.date, end: dt.date, window: _Window | None = None
+) -> list[UnitStatistics]:
     """Census, movements and occupancy per nursing unit (``EncounterLocation``), in one
     grouped query over the location segments of the scope's stays, plus one for the
     bed-days of each unit. A segment ends where the next begins, or at the discharge;
     an open one is in house through the range's end."""
     from encounters.models import EncounterLocation
 
-    window = _window(scope, start, end)
+    window = window or _window(scope, start, end)
     low, high = window.low, window.high
     policy = window.policy
     date = DateField()
@@ -1122,7 +1124,8 @@ def dashboard(scope: Scope, start: dt.date, end: dt.date, *, limit: int = 10) ->
     start, admissions per day, discharges per day with every discharge figure) gives
     the days, the totals, the months and the services; then the bed-days (per month)
     and the top codes."""
-    ledger = _ledger(scope, start, end)
+    window = _window(scope, start, end)  # shared by the ledger and the units
+    ledger = _ledger(scope, start, end, window)
     census = ledger.census()
     totals = ledger.statistics(start, end, census=census, beds=_beds(scope, start, end))
     coded = totals.final_coded
@@ -1137,7 +1140,7 @@ def dashboard(scope: Scope, start: dt.date, end: dt.date, *, limit: int = 10) ->
         top_procedures=top_procedures(scope, start, end, limit) if coded else [],
         final_coded_discharges=coded,
         notes=notes,
-        units=_with_unplaced(by_unit(scope, start, end), totals.service_days),
+        units=_with_unplaced(by_unit(scope, start, end, window), totals.service_days),
     )
 
 
