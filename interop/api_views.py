@@ -205,25 +205,20 @@ def bundle_view(request):
     content_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
     if content_type not in JSON_TYPES:
         raise FhirError(415, Issue("error", NOT_SUPPORTED, "Send application/fhir+json."))
-    _require_bundle_scopes(principal, request.body)
     status, data = process_bundle_request(
         request.body,
         acting_user=principal.user,
         source=f"fhir-api:{principal.client_id}",
+        authorize=lambda entries: _require_bundle_scopes(principal, entries),
     )
     return respond(data, status)
 
 
-def _require_bundle_scopes(principal, body: bytes) -> None:
+def _require_bundle_scopes(principal, entries: list) -> None:
     """A transaction or batch is a write of every resource type it holds: the token
     needs write scope on each (audited 403 otherwise), and, since a bundle may touch
     any patient, a token limited to one patient (patient/ scopes) cannot send one.
-    What is not JSON or not a Bundle is left to the importer, which says so."""
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return
-    entries = data.get("entry") if isinstance(data, dict) else None
+    Called by the importer with the Bundle's entries, once it has parsed it."""
     types = sorted(
         {
             entry["resource"].get("resourceType")

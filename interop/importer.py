@@ -2123,7 +2123,9 @@ def _status_for(issues: list[Issue]) -> int:
     return 422 if codes - {oo.STRUCTURE} else 400
 
 
-def process_bundle_request(body: bytes, *, acting_user, source: str) -> tuple[int, dict]:
+def process_bundle_request(
+    body: bytes, *, acting_user, source: str, authorize=None
+) -> tuple[int, dict]:
     """POST /fhir with a transaction or batch Bundle. Returns (HTTP status, the response
     Bundle or an OperationOutcome).
 
@@ -2194,6 +2196,8 @@ def process_bundle_request(body: bytes, *, acting_user, source: str) -> tuple[in
             ]
         )
     entries = document.get("entry") or []
+    if authorize is not None:
+        authorize(entries)  # the caller's check of the entries (the token's scopes)
     if document["type"] == "transaction":
         result = import_unit(body, ctx)
         if not result.accepted:
