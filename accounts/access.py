@@ -29,6 +29,31 @@ def has_permission(user, permission: str) -> bool:
     return user.has_perm(str(permission))
 
 
+def users_holding(*permissions: str, facility_ids) -> list:
+    """Active users at these facilities who hold any of ``permissions`` (through their
+    roles or directly), by name. One query narrows to the users granted one of them;
+    ``has_permission`` then decides for each of those few."""
+    from django.db.models import Q
+
+    grants = Q(is_superuser=True)
+    for permission in permissions:
+        app_label, _, codename = str(permission).partition(".")
+        grants |= Q(
+            groups__permissions__content_type__app_label=app_label,
+            groups__permissions__codename=codename,
+        ) | Q(
+            user_permissions__content_type__app_label=app_label,
+            user_permissions__codename=codename,
+        )
+    candidates = (
+        get_user_model()
+        .objects.filter(grants, is_active=True, facilities__in=facility_ids)
+        .distinct()
+        .order_by("last_name", "first_name", "username")
+    )
+    return [u for u in candidates if any(has_permission(u, p) for p in permissions)]
+
+
 def require_permission(
     user,
     permission: str,

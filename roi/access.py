@@ -14,9 +14,7 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
-from django.contrib.auth import get_user_model
-
-from accounts.access import has_permission, require_permission
+from accounts.access import has_permission, require_permission, users_holding
 from audit.actions import record_event
 from audit.models import Action
 from documents.models import SensitiveCategory
@@ -120,28 +118,14 @@ def licensed_professionals(user) -> list:
     recorded as made by (45 CFR 164.524(a)(3))."""
     from documents.permissions import DocumentsPermission
 
-    users = (
-        get_user_model()
-        .objects.filter(is_active=True, facilities__in=facility_ids(user))
-        .distinct()
-        .order_by("last_name", "first_name", "username")
+    return users_holding(
+        DocumentsPermission.AUTHOR, RP.REVIEW_DENIALS, facility_ids=facility_ids(user)
     )
-    return [
-        u
-        for u in users
-        if has_permission(u, DocumentsPermission.AUTHOR) or has_permission(u, RP.REVIEW_DENIALS)
-    ]
 
 
 def specialists(user) -> list:
     """Users at the user's facilities who may process requests (for the filter)."""
-    users = (
-        get_user_model()
-        .objects.filter(is_active=True, facilities__in=facility_ids(user))
-        .distinct()
-        .order_by("last_name", "first_name", "username")
-    )
-    return [u for u in users if has_permission(u, RP.PROCESS)]
+    return users_holding(RP.PROCESS, facility_ids=facility_ids(user))
 
 
 @dataclass

@@ -219,3 +219,16 @@ def test_an_unreviewable_denial_cannot_be_reviewed(personas, patient):
     denial = deny(personas, request, "litigation")
     with pytest.raises(Refused, match="not subject to review"):
         denials.do_request_review(personas.roi_specialist, request.public_id, denial.pk)
+
+
+def test_the_licensed_professionals_offered_on_the_deny_form(personas, reviewer):
+    """Who a reviewable denial's determination may be recorded as made by: those who
+    author clinical documentation or review denials, at the specialist's facilities —
+    found in one query, not by checking every user."""
+    from roi.access import licensed_professionals, specialists
+
+    offered = licensed_professionals(personas.roi_specialist)
+    assert personas.clinician in offered and reviewer in offered
+    assert personas.coder not in offered and personas.roi_specialist not in offered
+    assert personas.roi_specialist in specialists(personas.roi_specialist)
+    assert personas.clinician not in specialists(personas.roi_specialist)
