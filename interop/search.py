@@ -591,21 +591,11 @@ def spec_for(resource_type: str) -> TypeSpec:
 
 
 def base_rows(principal, resource_type: str) -> QuerySet:
-    """Every row of this type the token's user may see; the search filters these."""
-    patients = api_access.openable_patients(principal, resource_type)
+    """Every row of this type the token's user may see; the search filters these. The
+    patient-linked types carry ``api_access.openable_q`` (the openable patients, said so
+    that the search's own index drives the query), the Patient type is that set."""
     if resource_type == "Patient":
-        return patients
-    if resource_type == "Encounter":
-        return Encounter.objects.filter(patient__in=patients)
-    if resource_type == "DocumentReference":
-        documents = Document.objects.filter(patient__in=patients).exclude(
-            Q(status=DocumentStatus.DRAFT) & ~Q(author=principal.user)
-        )
-        return api_access.readable_documents(principal, documents)
-    if resource_type in api_access.CLINICAL_TYPES:
-        return ClinicalEntry.objects.filter(
-            resource_type=resource_type, patient__in=patients, entered_in_error=False
-        )
+        return api_access.openable_patients(principal, resource_type)
     if resource_type == "AuditEvent":
         from audit.models import AuditEvent
 
@@ -613,15 +603,22 @@ def base_rows(principal, resource_type: str) -> QuerySet:
         if compartment is not None:  # patient/ scopes: that patient's events only
             return AuditEvent.objects.filter(patient_id=str(compartment.public_id))
         return AuditEvent.objects.all()
+    openable = api_access.openable_q(principal, resource_type)
+    if resource_type == "Encounter":
+        return Encounter.objects.filter(openable)
+    if resource_type == "DocumentReference":
+        documents = Document.objects.filter(openable).exclude(
+            Q(status=DocumentStatus.DRAFT) & ~Q(author=principal.user)
+        )
+        return api_access.readable_documents(principal, documents)
+    if resource_type in api_access.CLINICAL_TYPES:
+        return ClinicalEntry.objects.filter(
+            openable, resource_type=resource_type, entered_in_error=False
+        )
     rows = FhirResource.objects.filter(resource_type=resource_type, deleted=False)
-    if (
-        resource_type in api_access.DIRECTORY_TYPES
-        and principal.patient_compartment(resource_type) is None
-    ):
-        return rows.filter(Q(patient__isnull=True) | Q(patient__in=patients))
     if principal.patient_compartment(resource_type) is not None:
-        return rows.filter(patient__in=patients)
-    return rows.filter(Q(patient__isnull=True) | Q(patient__in=patients))
+        return rows.filter(openable)
+    return rows.filter(Q(patient__isnull=True) | openable)
 
 
 def serve(principal, resource_type: str, rows: list) -> list[dict]:
