@@ -140,12 +140,14 @@ def reloaded():
 
 
 def run(args) -> dict:
+    from django.contrib.auth import get_user_model
     from django.test import Client
 
     from interop.testing import bearer_token
     from patients.models import Patient
     from recordroom.testing import make_user
 
+    User = get_user_model()  # noqa: N806
     people, main, other, hidden = reloaded() if args.reuse else load(args)
     rng = random.Random(args.seed + 1)
     mains = [p for p in people if p["facility"] is main and p["pk"] not in hidden]
@@ -164,7 +166,10 @@ def run(args) -> dict:
     users = {"one of two facilities": [main], "every facility": [main, other]}
     out: dict = {"patients": Patient.objects.count(), "repeat": args.repeat}
     for label, facilities in users.items():
-        user = make_user(f"bench-{len(facilities)}", "him_technician")
+        username = f"bench-{len(facilities)}"
+        user = User.objects.filter(username=username).first() or make_user(
+            username, "him_technician"
+        )
         user.facilities.set(facilities)
         token = bearer_token(user, scope="user/Observation.read")
         client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Bearer {token}")

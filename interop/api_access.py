@@ -290,49 +290,60 @@ def openable_patients(principal, resource_type: str = "Patient"):
     return patients
 
 
-def openable_q(principal, resource_type: str, column: str = "patient") -> Q:
+def openable_q(
+    principal, resource_type: str, column: str = "patient", *, probe: bool | None = None
+) -> Q:
     """The condition "the row's patient (foreign key ``column``) is one of
-    ``openable_patients(principal, resource_type)``", written for searches of the rows
-    linked to patients (encounters, documents, the clinical record, stored resources).
+    ``openable_patients(principal, resource_type)``", for searches of the rows linked to
+    patients (encounters, documents, the clinical record, stored resources).
 
-    ``column IN (the openable patients)`` makes both databases read every visible
-    patient of the population before the first row (~300 ms a search at 100,000
-    patients), however few rows the search's own index finds. Here the rare exclusions
-    are said negatively and the facility rule is probed for the rows found:
+    Two forms of the same set. ``column IN (the openable patients)`` leaves the choice
+    to the database: PostgreSQL's planner makes it a semi-join and picks, by its
+    estimates, a probe of each row's patient (few rows) or a hash of the visible
+    patients (many). SQLite materialises the whole subquery first, every visible
+    patient of the population before the first row (~200 ms a search at 100,000
+    patients, however few rows the search's own index finds), so there (``probe``, by
+    default on SQLite) each row's patient is probed instead:
 
-    - ``NOT IN`` the patients merged away or restricted without a relationship: a small
-      set, read once a statement (an uncorrelated subquery: SQLite materialises it,
-      PostgreSQL hashes it), so the code, date or patient index drives the search;
-    - the patient has an MRN at one of the user's facilities: a correlated probe of the
-      patient's identifiers (``identifier_patient_kind``). Where every MRN of the
-      population is at one of the user's facilities (one facility, or a user at all of
-      them), "has an MRN" is the same rule and is answered from that index alone; the
-      statement re-checks that no MRN is elsewhere (once, uncorrelated), so an MRN
-      registered at another facility meanwhile hides everything rather than showing it.
+    - the patient row itself (primary key): not merged away, and not restricted unless
+      the user has a relationship (the user's grants and treated patients, small
+      uncorrelated subqueries read once) or keeps the restricted list;
+    - an MRN at one of the user's facilities (``identifier_patient_kind``). Where every
+      MRN is at one of them (one facility, or a user at all of them) any MRN will do, so
+      the probe reads that index alone; the statement then re-checks, once, that no MRN
+      is elsewhere or without a facility, so an MRN registered at another facility in
+      between hides everything rather than showing that patient.
 
-    Same set as ``openable_patients``, as one statement; the tests in
-    ``tests/test_fhir_search_visibility.py`` hold the two together."""
+    ``tests/test_fhir_search_visibility.py`` holds both forms to ``openable_patients``."""
+    from django.db import connection
+
     from accounts.models import Facility
     from patients.access import facility_ids
     from patients.models import IdentifierKind, PatientIdentifier
 
+    if probe is None:
+        probe = connection.vendor == "sqlite"
+    if not probe:
+        return Q(**{f"{column}__in": openable_patients(principal, resource_type)})
     user = principal.user
     mine = sorted(facility_ids(user))
     if not mine:
         return Q(pk__in=[])
     key = f"{column}_id"
-    excluded = Q(merged_into__isnull=False)
+    q = Q(**{f"{key}__isnull": False, f"{column}__merged_into__isnull": True})
     if not has_permission(user, PatientsPermission.MANAGE_RESTRICTIONS):
         grants, treating = _relationships(user)
-        excluded |= ~Q(restriction="") & ~Q(pk__in=grants) & ~Q(pk__in=treating)
-    q = Q(**{f"{key}__isnull": False}) & ~Q(
-        **{f"{key}__in": Patient.objects.filter(excluded).values("pk")}
-    )
+        q &= (
+            Q(**{f"{column}__restriction": ""})
+            | Q(**{f"{key}__in": grants})
+            | Q(**{f"{key}__in": treating})
+        )
     compartment = principal.patient_compartment(resource_type)
     if compartment is not None:
         q &= Q(**{key: compartment.pk})
     mrns = PatientIdentifier.objects.filter(patient_id=OuterRef(key), kind=IdentifierKind.MRN)
     others = list(Facility.objects.exclude(pk__in=mine).values_list("pk", flat=True))
+    # Both read from the MRNs' own index (unique_mrn_per_facility, kind = MR).
     elsewhere = PatientIdentifier.objects.filter(kind=IdentifierKind.MRN).filter(
         Q(facility__isnull=True) | Q(facility_id__in=others)
     )
