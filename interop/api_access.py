@@ -343,13 +343,19 @@ def openable_q(
         q &= Q(**{key: compartment.pk})
     mrns = PatientIdentifier.objects.filter(patient_id=OuterRef(key), kind=IdentifierKind.MRN)
     others = list(Facility.objects.exclude(pk__in=mine).values_list("pk", flat=True))
-    # Both read from the MRNs' own index (unique_mrn_per_facility, kind = MR).
-    elsewhere = PatientIdentifier.objects.filter(kind=IdentifierKind.MRN).filter(
-        Q(facility__isnull=True) | Q(facility_id__in=others)
-    )
-    if elsewhere.exists():
+    # MRNs without a facility, MRNs at the other facilities: each a probe of the MRNs'
+    # own index (unique_mrn_per_facility, kind = MR); asked as one OR, SQLite reads the
+    # whole index.
+    mrn_rows = PatientIdentifier.objects.filter(kind=IdentifierKind.MRN)
+    elsewhere = [mrn_rows.filter(facility__isnull=True)]
+    if others:
+        elsewhere.append(mrn_rows.filter(facility_id__in=others))
+    if any(rows.exists() for rows in elsewhere):
         return q & Exists(mrns.filter(facility_id__in=mine))
-    return q & Exists(mrns) & ~Exists(elsewhere)
+    q &= Exists(mrns)
+    for rows in elsewhere:
+        q &= ~Exists(rows)
+    return q
 
 
 def readable_documents(principal, documents):
