@@ -132,6 +132,8 @@ class Table:
             return []
         if connection.vendor == "postgresql":
             return self._copy_with_keys(rows)
+        if connection.in_atomic_block:
+            return self._insert_with_keys(rows)
         limit = connection.features.max_query_params or 999
         size = max(1, min(batch_size, limit // len(self.fields)))
         keys: list = []
@@ -146,6 +148,27 @@ class Table:
                     params,
                 )
                 keys.extend(pk for (pk,) in cursor.fetchall())
+        return keys
+
+    def _insert_with_keys(self, rows: list[dict]) -> list:
+        """SQLite, inside a transaction: it holds the database's write lock from BEGIN
+        (``transaction_mode`` IMMEDIATE), so nobody else can take keys meanwhile: the
+        keys after the highest ever given (AUTOINCREMENT never reuses one) are given
+        here and the rows go in with one prepared statement, as the raw-insert limit
+        inserts them."""
+        with connection.cursor() as cursor:
+            highest = (
+                "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = %s), 0), "  # noqa: S608
+                f"COALESCE((SELECT MAX({self.pk_column}) FROM {self.table}), 0))"
+            )
+            cursor.execute(highest, [self.db_table])
+            first = cursor.fetchone()[0] + 1
+            keys = list(range(first, first + len(rows)))
+            cursor.executemany(
+                f"INSERT INTO {self.table} ({self.pk_column}, {self.columns}) "  # noqa: S608
+                f"VALUES (%s, {self.marks[1:]}",
+                [[pk, *self.values(row)] for pk, row in zip(keys, rows, strict=True)],
+            )
         return keys
 
     def insert_many(self, rows: list[dict], *, ignore_conflicts: bool = False) -> None:

@@ -35,6 +35,7 @@ from interop.importer import (
     UnitResult,
     ValidationWorker,
     _Unit,
+    collecting_between_batches,
     import_unit,
     import_units,
     max_bundle_bytes,
@@ -285,7 +286,6 @@ def do_import_paths(
     if validate_in_worker is None:
         ndjson = sum(p.stat().st_size for p in files if p.suffix == ".ndjson")
         validate_in_worker = ndjson >= WORKER_MIN_BYTES and (os.cpu_count() or 1) > 1
-    worker = ValidationWorker() if validate_in_worker else None
 
     def steps() -> Iterator[tuple]:
         """(context, units or None, the too-large unit or None) for each batch of each
@@ -308,30 +308,35 @@ def do_import_paths(
                 yield ctx, units, None
             yield ctx, None, None
 
-    ahead: deque[tuple] = deque()
-    try:
-        for step in steps():
-            if worker is not None and step[1] is not None:
-                worker.submit(step[1], step[0])
-            ahead.append(step)
-            if worker is not None and len(ahead) <= WORKER_AHEAD:
-                continue
-            _import_step(ahead.popleft(), result, run, retry, deferred)
-        while ahead:
-            _import_step(ahead.popleft(), result, run, retry, deferred)
-    except BaseException:
+    with collecting_between_batches() as batch_done:
+        worker = ValidationWorker() if validate_in_worker else None
+        ahead: deque[tuple] = deque()
+        try:
+            for step in steps():
+                if worker is not None and step[1] is not None:
+                    worker.submit(step[1], step[0])
+                ahead.append(step)
+                if worker is not None and len(ahead) <= WORKER_AHEAD:
+                    continue
+                _import_step(ahead.popleft(), result, run, retry, deferred)
+                batch_done()
+            while ahead:
+                _import_step(ahead.popleft(), result, run, retry, deferred)
+                batch_done()
+        except BaseException:
+            if worker is not None:
+                worker.terminate()
+            raise
         if worker is not None:
-            worker.terminate()
-        raise
-    if worker is not None:
-        worker.close()
-    # At the end, retry what still waits while that makes progress; then quarantine it.
-    while deferred:
-        before = len(deferred)
-        retry(last_try=False)
-        if len(deferred) == before:
-            retry(last_try=True)
-            break
+            worker.close()
+        # At the end, retry what still waits while that makes progress; then quarantine.
+        while deferred:
+            before = len(deferred)
+            retry(last_try=False)
+            batch_done()
+            if len(deferred) == before:
+                retry(last_try=True)
+                break
     return result
 
 
