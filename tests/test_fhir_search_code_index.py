@@ -112,3 +112,33 @@ def test_a_code_search_reads_through_the_code_index(
     token = bearer_token(personas.integration, "system/*.read")
     for plan in plans(client, token, url, table):
         assert index in plan, plan
+
+
+@pytest.mark.parametrize(
+    ("url", "nulls"),
+    [
+        ("/fhir/DiagnosticReport?code=1007-7", False),  # -_lastUpdated
+        ("/fhir/DiagnosticReport?code=1007-7&_sort=_lastUpdated", False),
+        ("/fhir/DiagnosticReport?code=1007-7&_sort=-date", True),
+        ("/fhir/Observation?code=1005-5&_sort=-_lastUpdated", False),
+        ("/fhir/Observation?code=1005-5", True),  # -date: effective_at may be null
+    ],
+)
+def test_a_sort_on_a_column_without_nulls_has_no_nulls_clause(
+    client, personas, population, url, nulls
+):
+    """``_lastUpdated`` is never null, so its order says nothing of nulls and an index
+    on it serves it in either direction: PostgreSQL reads no index for ``DESC NULLS
+    LAST`` (it sorts every match; 28 ms against 1 ms for a page of 100,000 patients by
+    birth date). A column that may be null keeps its nulls last."""
+    token = bearer_token(personas.integration, "system/*.read")
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url, **auth_header(token))
+    assert response.status_code == 200, response.content[:300]
+    table = "interop_resource" if "DiagnosticReport" in url else "clinical_entry"
+    (page,) = [
+        q["sql"]
+        for q in queries.captured_queries
+        if "ORDER BY" in q["sql"] and f'"{table}"."code" =' in q["sql"]
+    ]
+    assert ("NULLS LAST" in page.split("ORDER BY")[-1]) is nulls, page
