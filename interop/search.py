@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models.expressions import OrderBy
 
 from audit.actions import record_event
 from audit.models import Action, Outcome, Purpose
@@ -791,7 +792,7 @@ def search(
     )
     patient_ids: list[str] = []
     if summary != "count" and count:
-        page = list(prefetch(resource_type, rows)[offset : offset + count + 1])
+        page = _page(prefetch(resource_type, rows), order, offset, count + 1, total)
         result.has_next = len(page) > count
         page = page[:count]
         result.matches = serve(principal, resource_type, page)
@@ -907,6 +908,28 @@ def _order(spec: TypeSpec, sorts: list[str], resource_type: str) -> list:
     tie = "-seq" if resource_type == "AuditEvent" else "-pk"
     keys.append(tie)
     return keys
+
+
+def _page(rows: QuerySet, order: list, start: int, size: int, total: int | None = None) -> list:
+    """``rows`` in ``order``, ``size`` of them from ``start``. When the first key may be
+    null (nulls last), the rows with a value and the rows without are read apart, each
+    in a plain order that an index on the key serves: PostgreSQL reads no index for
+    ``DESC NULLS LAST`` nor SQLite for ``ASC NULLS LAST``, and sorts every match (the
+    default ``-date`` page of a code 30,000 Observations carry: 130 ms of the request
+    on PostgreSQL at 100,000 patients). The rows without a value are read only when the
+    page reaches them (``total``, when counted, says whether there are any left)."""
+    first = order[0]
+    if not (isinstance(first, OrderBy) and first.nulls_last):
+        return list(rows.order_by(*order)[start : start + size])
+    column = first.expression.name
+    plain = F(column).desc() if first.descending else F(column).asc()
+    valued = rows.filter(**{f"{column}__isnull": False}).order_by(plain, *order[1:])
+    page = list(valued[start : start + size])
+    if len(page) == size or (total is not None and start + len(page) >= total):
+        return page
+    skip = 0 if page or not start else start - valued.count()
+    empty = rows.filter(**{f"{column}__isnull": True}).order_by(*order[1:])
+    return page + list(empty[skip : skip + size - len(page)])
 
 
 def _nullable(resource_type: str, column: str) -> bool:
