@@ -2,8 +2,9 @@
 
 Search parameters are data: each resource type has a table of parameters, each a
 parameter type (token, string, date, reference, …) applied to the columns RecordRoom
-indexes. A search is one SQL query for the page (plus one for the total, and one per
-related table prefetched), in a stable order, paged by offset.
+indexes. A search is one SQL query for the page (plus one for the total, one per
+related table prefetched, and, sorted on a date that may be null, one for the rows
+without a date once the page reaches them), in a stable order, paged by offset.
 
 A parameter RecordRoom does not support is refused (400, naming it), never ignored;
 with ``Prefer: handling=lenient`` it is ignored and reported in an OperationOutcome
@@ -593,8 +594,8 @@ def spec_for(resource_type: str) -> TypeSpec:
 
 def base_rows(principal, resource_type: str) -> QuerySet:
     """Every row of this type the token's user may see; the search filters these. The
-    patient-linked types carry ``api_access.openable_q`` (the openable patients, said so
-    that the search's own index drives the query), the Patient type is that set."""
+    patient-linked types carry ``api_access.openable_q`` (the openable patients, in the
+    form each database plans well), the Patient type is that set."""
     if resource_type == "Patient":
         return api_access.openable_patients(principal, resource_type)
     if resource_type == "AuditEvent":
