@@ -462,70 +462,12 @@ def _add_final_codes(resource: dict, encounter, parts: dict | None = None) -> No
 
 
 def final_codes_of(encounters) -> dict[int, dict]:
-    """``coding.export.encounter_diagnoses`` for a page of encounters at once, keyed by
-    encounter pk: the same entries, in a constant number of queries (the final
-    abstracts with their diagnoses, the Conditions the finalisation kept, the codes'
-    titles) instead of up to five an encounter. ``encounters`` carry their ``patient``.
-    """
-    from clinical.models import CODED_SOURCE, ClinicalEntry
-    from coding.codes import dotted
-    from coding.export import DONE, DX_ROLE, _condition
-    from coding.models import Abstract, Code, CodeSystem
+    """The final codes of many encounters (a search page, a bulk export's chunk) for
+    :func:`encounter_resource`, keyed by encounter pk, in a constant number of queries:
+    ``coding.export.encounter_diagnoses_of``. ``encounters`` carry their ``patient``."""
+    from coding.export import encounter_diagnoses_of
 
-    result: dict[int, dict] = {e.pk: {"contained": [], "diagnosis": []} for e in encounters}
-    by_pk = {e.pk: e for e in encounters}
-    abstracts = list(
-        Abstract.objects.filter(encounter_id__in=list(by_pk), status__in=DONE)
-        .select_related("patient")
-        .prefetch_related("diagnoses")
-    )
-    if not abstracts:
-        return result
-    kept: dict[int, dict[str, str]] = {}
-    rows = ClinicalEntry.objects.filter(
-        encounter_id__in=[a.encounter_id for a in abstracts],
-        source=CODED_SOURCE,
-        entered_in_error=False,
-    ).values_list("encounter_id", "code", "public_id")
-    for encounter_id, code, public_id in rows:
-        kept.setdefault(encounter_id, {})[code] = str(public_id)
-    # Titles only for the diagnoses served as contained Conditions (no kept one).
-    wanted = {
-        d.code
-        for a in abstracts
-        for d in a.diagnoses.all()
-        if dotted(d.code) not in kept.get(a.encounter_id, {})
-    }
-    titles = {}
-    if wanted:
-        titles = {
-            (system, code): title
-            for system, code, title in Code.objects.filter(
-                system=CodeSystem.ICD10CM, code__in=wanted
-            ).values_list("system", "code", "title")
-        }
-    for abstract in abstracts:
-        abstract.encounter = by_pk[abstract.encounter_id]
-        ids = kept.get(abstract.encounter_id, {})
-        contained, entries = [], []
-        for d in sorted(abstract.diagnoses.all(), key=lambda d: d.sequence):
-            public_id = ids.get(dotted(d.code))
-            if public_id:
-                reference = f"Condition/{public_id}"
-            else:
-                contained.append(_condition(abstract, d, titles, contained=True))
-                reference = f"#dx{d.sequence}"
-            entries.append(
-                {
-                    "condition": {"reference": reference},
-                    "use": {
-                        "coding": [{"system": DX_ROLE, "code": "billing", "display": "Billing"}]
-                    },
-                    "rank": d.sequence,
-                }
-            )
-        result[abstract.encounter_id] = {"contained": contained, "diagnosis": entries}
-    return result
+    return encounter_diagnoses_of(encounters)
 
 
 def _built_encounter(encounter, locations) -> dict:
