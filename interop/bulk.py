@@ -6,7 +6,8 @@ https://hl7.org/fhir/uv/bulkdata/export.html): the asynchronous request pattern.
    ``interop.tasks.run_bulk_export``; the answer is 202 with the status URL.
 2. The job writes one NDJSON file per resource type through Django's storage. Rows are
    read in keyset-paginated chunks (``FHIR_EXPORT_CHUNK`` rows, ordered by primary key),
-   serialised one by one and written to a temporary file that is then streamed into
+   what a chunk's rows need loaded together (an encounter's final codes), serialised
+   one by one and written to a temporary file that is then streamed into
    storage, so memory holds one chunk whatever the population.
 3. Polling the status URL answers 202 with ``X-Progress`` while it runs, the manifest
    when it is done, an OperationOutcome when it failed. DELETE cancels it.
@@ -655,7 +656,7 @@ class Exporter:
 
     def encounter_resources(self):
         from encounters.models import Encounter
-        from interop.serialize import encounter_resource
+        from interop.serialize import encounter_resource, final_codes_of
 
         queryset = (
             Encounter.objects.filter(patient__in=self.patients)
@@ -666,8 +667,14 @@ class Exporter:
             queryset = queryset.filter(updated_at__gte=self.since)
         for page in batches(queryset, self.size):
             received = self._received("Encounter", [str(e.public_id) for e in page])
+            # The chunk's final codes together: a bounded number of queries a chunk.
+            final_codes = final_codes_of(page)
             for encounter in page:
-                yield encounter_resource(encounter, received.get(str(encounter.public_id)))
+                yield encounter_resource(
+                    encounter,
+                    received.get(str(encounter.public_id)),
+                    final_codes=final_codes[encounter.pk],
+                )
 
     def document_resources(self):
         from documents.models import Document, DocumentStatus
