@@ -308,11 +308,17 @@ def openable_q(
     - the patient row itself (primary key): not merged away, and not restricted unless
       the user has a relationship (the user's grants and treated patients, small
       uncorrelated subqueries read once) or keeps the restricted list;
-    - an MRN at one of the user's facilities (``identifier_patient_kind``). Where every
-      MRN is at one of them (one facility, or a user at all of them) any MRN will do, so
-      the probe reads that index alone; the statement then re-checks, once, that no MRN
-      is elsewhere or without a facility, so an MRN registered at another facility in
+    - an MRN at one of the user's facilities (``identifier_patient_kind_fac``, which
+      answers it alone). Where every MRN is at one of them (one facility, or a user at
+      all of them) any MRN will do; the statement then re-checks, once, that no MRN is
+      elsewhere or without a facility, so an MRN registered at another facility in
       between hides everything rather than showing that patient.
+
+    The other form, "not one of the few hidden patients" (``patient NOT IN`` the merged
+    away, ``NOT IN`` the restricted without a relationship, on ``patient_restricted``),
+    was measured again with that index (bench/README.md): faster for a broad code on
+    both databases, slower for narrow and one-patient searches on both, and its lists
+    grow with the population; it is not used.
 
     ``tests/test_fhir_search_visibility.py`` holds both forms to ``openable_patients``."""
     from django.db import connection
@@ -345,9 +351,12 @@ def openable_q(
     others = list(Facility.objects.exclude(pk__in=mine).values_list("pk", flat=True))
     # MRNs without a facility, MRNs at the other facilities: each a probe of the MRNs'
     # own index (unique_mrn_per_facility, kind = MR); asked as one OR, SQLite reads the
-    # whole index.
+    # whole index. The value (never null) named in the first keeps SQLite from reading
+    # the whole of identifier_patient_kind_fac instead, which holds kind and facility
+    # (it estimates a third of the rows without a facility, and a scan of a covering
+    # index cheaper than that many probes).
     mrn_rows = PatientIdentifier.objects.filter(kind=IdentifierKind.MRN)
-    elsewhere = [mrn_rows.filter(facility__isnull=True)]
+    elsewhere = [mrn_rows.filter(facility__isnull=True, value__isnull=False)]
     if others:
         elsewhere.append(mrn_rows.filter(facility_id__in=others))
     if any(rows.exists() for rows in elsewhere):

@@ -88,7 +88,16 @@ class Patient(models.Model):
 
     class Meta:
         db_table = "patients_patient"
-        indexes = [models.Index(fields=["family_name", "given_name"], name="patient_name")]
+        indexes = [
+            models.Index(fields=["family_name", "given_name"], name="patient_name"),
+            # The few restricted patients, found without reading every patient (the
+            # visibility filter of searches and exports leaves them out).
+            models.Index(
+                fields=["restriction"],
+                name="patient_restricted",
+                condition=~models.Q(restriction=""),
+            ),
+        ]
 
     def __str__(self) -> str:
         # Deliberately no name: strings of models end up in logs and error reports.
@@ -177,7 +186,11 @@ class PatientIdentifier(models.Model):
 
     class Meta:
         db_table = "patients_identifier"
-        indexes = [models.Index(fields=["patient", "kind"], name="identifier_patient_kind")]
+        # (patient, kind) and the facility: "an MRN of this patient at one of these
+        # facilities" is answered from the index alone.
+        indexes = [
+            models.Index(fields=["patient", "kind", "facility"], name="identifier_patient_kind_fac")
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["facility", "value"],
