@@ -17,6 +17,7 @@ never from input.
 
 from __future__ import annotations
 
+import decimal
 import itertools
 import operator
 import uuid
@@ -71,6 +72,15 @@ def _converter(field, conn):
     if internal == "DateTimeField":
         adapt = conn.ops.adapt_datetimefield_value
         return _last_value_memo(lambda v: None if v is None else adapt(v))
+    if internal == "DecimalField":
+        # What get_db_prep_save makes of a finite Decimal is an equal Decimal; anything
+        # else (a float, a string, an infinity to refuse) takes the field's own way.
+        def to_decimal(value, field=field):
+            if value is None or (type(value) is decimal.Decimal and value.is_finite()):
+                return value
+            return field.get_db_prep_save(value, conn)
+
+        return to_decimal
     if internal == "UUIDField" and conn.vendor == "sqlite":
         return lambda v: v.hex if isinstance(v, uuid.UUID) else v
     if internal in (

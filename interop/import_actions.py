@@ -170,7 +170,7 @@ RETRY_BATCH = 2000
 # writes, when the files to import hold at least WORKER_MIN_BYTES of NDJSON and the
 # machine has more than one core: smaller imports are over before a process would start.
 WORKER_MIN_BYTES = 4 * 1024 * 1024
-WORKER_AHEAD = 1
+WORKER_AHEAD = 3
 
 
 def _units_of(path: Path, channel_limit: int) -> Iterator[tuple[bytes, str, bool]]:

@@ -194,9 +194,14 @@ class RunCache:
     resolve, patients and encounters by RecordRoom id, patients known to hold an MRN at
     the import's facility. Only what exists is remembered, and what a batch wrote only
     once its transaction has committed. Each map is cleared when it grows past
-    ``LIMIT`` entries, so memory stays flat on a large population."""
+    ``LIMIT`` entries (source keys: ``KEYS_LIMIT``), so memory stays flat on a large
+    population."""
 
     LIMIT = 20_000
+    # Source keys are small (two short strings) and every resource written adds one: a
+    # map cleared every 20,000 of them forgot the patients and encounters that the next
+    # files reference, which were then looked up again batch after batch.
+    KEYS_LIMIT = 200_000
 
     def __init__(self) -> None:
         self.keys: dict[tuple, str] = {}
@@ -205,7 +210,7 @@ class RunCache:
         self.with_mrn: set[tuple[int, int]] = set()
 
     def remember_key(self, key: tuple, fhir_id: str) -> None:
-        if len(self.keys) >= self.LIMIT:
+        if len(self.keys) >= self.KEYS_LIMIT:
             self.keys.clear()
         self.keys[key] = fhir_id
 
@@ -264,6 +269,10 @@ class _Entry:
     # Where its Reference elements are (found by the validation process), as paths of
     # keys and indexes from the resource.
     paths: list[tuple[tuple, str]] | None = None
+    # Its search columns, computed by the validation process from the resource as
+    # received (they read no reference): clinical_columns' (columns, errors) for a
+    # clinical type, search_columns' dict for the others.
+    columns: object = None
 
 
 @dataclass(eq=False)
@@ -724,20 +733,29 @@ class _Resolver:
                     )
         self.lookups: dict[tuple, str | None] = {}
         self.missed: set[tuple] = set()  # looked up in bulk and not a source key
+        # (namespace, reference) -> (rewritten reference or None, dangling, the unit of
+        # the attempt it points into or None), for the units of one resource (NDJSON
+        # lines): the same patient or encounter is referenced by thousands of them.
+        self.answers: dict[tuple[str, str], tuple[str | None, bool, int | None]] = {}
 
     def prefetch(self, units: list[_Unit]) -> None:
-        """Look up, in bulk, the relative references no entry of the attempt answers."""
+        """Look up, in bulk, the relative references no entry of the attempt answers
+        (each distinct reference once)."""
         wanted: dict[tuple[str, str], set[str]] = defaultdict(set)
+        seen: set[tuple[str, str]] = set()
         for unit in units:
-            own = {(e.resource_type, str(e.original_id)) for e in unit.entries}
             for entry in unit.entries:
+                namespace = entry.namespace
                 for holder, _ in entry.holders:
-                    parsed = _parse_reference(holder["reference"])
+                    reference = holder["reference"]
+                    if (namespace, reference) in seen:
+                        continue
+                    seen.add((namespace, reference))
+                    parsed = _parse_reference(reference)
                     if parsed.kind != "relative":
                         continue
-                    if (parsed.resource_type, parsed.source_id) in own:
-                        continue
-                    key = (entry.namespace, parsed.resource_type, parsed.source_id)
+                    # An entry of the attempt (the unit's own included) answers it.
+                    key = (namespace, parsed.resource_type, parsed.source_id)
                     if key in self.batch or key in self.lookups:
                         continue
                     cached = self.cache.keys.get(key)
@@ -812,7 +830,31 @@ class _Resolver:
 
     def resolve(self, reference: str, entry: _Entry, unit: _Unit) -> tuple[str | None, bool]:
         """(the rewritten reference or None to keep it, whether it is dangling). Notes
-        in ``unit.depends`` the other units of the attempt it points into."""
+        in ``unit.depends`` the other units of the attempt it points into.
+
+        A unit of one resource answers a relative or conditional reference as any other
+        unit of the attempt does (its own entry is also the attempt's entry of that id
+        or identifier), so such answers are remembered for the attempt."""
+        if len(unit.entries) != 1:
+            return self._resolve(reference, entry, unit)
+        key = (entry.namespace, reference)
+        answer = self.answers.get(key)
+        if answer is None:
+            depends = unit.depends
+            unit.depends = set()
+            new, dangling = self._resolve(reference, entry, unit)
+            other = next(iter(unit.depends), None)
+            unit.depends = depends
+            parsed = _parse_reference(reference)
+            answer = (new, dangling, other)
+            if parsed.kind in ("relative", "conditional"):
+                self.answers[key] = answer
+        new, dangling, other = answer
+        if other is not None and other != unit.number:
+            unit.depends.add(other)
+        return new, dangling
+
+    def _resolve(self, reference: str, entry: _Entry, unit: _Unit) -> tuple[str | None, bool]:
         parsed = _parse_reference(reference)
         if parsed.kind in ("contained", "other"):
             return None, False
@@ -1180,7 +1222,8 @@ class _Writer:
         """Keep the resource whole in FhirResource: a new row with version 1, or a new
         version of the row. Returns (created/updated/unchanged, version)."""
         content = entry.resource
-        columns = search_columns(content)
+        found = entry.columns
+        columns = found if isinstance(found, dict) else search_columns(content)
         existing = None
         if entry.key is not None or entry.matched_patient is not None:
             # A new id (uuid4) was never stored; only a known or matched one may be.
@@ -1439,7 +1482,8 @@ class _Writer:
         rtype = entry.resource_type
         patient = self._subject(entry, (clinical_imports.patient_element(rtype),), True)
         encounter = self._encounter_of(entry, (clinical_imports.encounter_element(rtype),), patient)
-        columns, errors = clinical_imports.clinical_columns(rtype, entry.resource)
+        found = entry.columns
+        columns, errors = found or clinical_imports.clinical_columns(rtype, entry.resource)
         if errors:
             raise UnitRejected(
                 [
@@ -1673,7 +1717,7 @@ def _read(units: list[_Unit], ctx: ImportContext) -> list[_Unit]:
             found = checked.get((unit.check_index, position)) if checked else None
             if found is not None:
                 issues.extend(found[0])
-                entry.paths = found[1]
+                entry.paths, entry.columns = found[1], found[2]
             else:
                 issues.extend(
                     validate_resource(
@@ -1728,6 +1772,14 @@ def collecting_between_batches():
         gc.enable()
 
 
+def _columns_of(resource: dict):
+    """The search columns the writer needs, computed where the resource is validated."""
+    resource_type = resource["resourceType"]
+    if resource_type in CLINICAL_TYPES:
+        return clinical_imports.clinical_columns(resource_type, resource)
+    return search_columns(resource)
+
+
 def _validate_payload(payload: list[tuple[bytes, list[int]]]) -> dict[tuple[int, int], tuple]:
     """In the validation process: validate the resources at ``positions`` of each unit
     (its raw bytes), as :func:`_read` would, and find their references;
@@ -1740,7 +1792,8 @@ def _validate_payload(payload: list[tuple[bytes, list[int]]]) -> dict[tuple[int,
             index, _, resource, _ = items[position]
             # Found before validating: the paths are those of the resource as parsed.
             paths = reference_paths(resource)
-            found[(number, position)] = (validate_resource(resource, index, bundle), paths)
+            issues = validate_resource(resource, index, bundle)
+            found[(number, position)] = (issues, paths, None if issues else _columns_of(resource))
     if not gc.isenabled():  # forked within collecting_between_batches()
         gc.collect()
     return found
