@@ -1741,7 +1741,7 @@ def _read(units: list[_Unit], ctx: ImportContext) -> list[_Unit]:
 # cyclic garbage (measured: none in most batches of a 135,000-resource import, a few
 # thousand objects where units were refused), so a long import sets each batch's
 # survivors aside instead and collects in full only every FULL_COLLECTION_EVERY batches.
-FULL_COLLECTION_EVERY = 16
+FULL_COLLECTION_EVERY = 64
 
 
 @contextlib.contextmanager
