@@ -103,19 +103,26 @@ def _decode(resource: dict) -> DecodedContent:
     return DecodedContent(body, file_bytes, file_name, content_type)
 
 
-def _doc_type(resource: dict) -> DocumentType:
-    codes = [
+def _doc_type(resource: dict, known: dict | None = None) -> DocumentType:
+    """The document type of the resource's LOINC code (the first RecordRoom has), else
+    outside records. ``known``: the types already looked up (a batch of an import asks
+    for the same few types thousands of times)."""
+    codes = tuple(
         c.get("code")
         for c in (resource.get("type") or {}).get("coding") or []
         if c.get("system") in (_LOINC, None) and c.get("code")
-    ]
+    )
+    if known is not None and codes in known:
+        return known[codes]
     found = {
         t.loinc_code: t for t in DocumentType.objects.filter(loinc_code__in=codes, active=True)
     }
-    for code in codes:
-        if code in found:
-            return found[code]
-    return DocumentType.objects.get(loinc_code=OUTSIDE_RECORDS_LOINC)
+    doc_type = next((found[code] for code in codes if code in found), None)
+    if doc_type is None:
+        doc_type = DocumentType.objects.get(loinc_code=OUTSIDE_RECORDS_LOINC)
+    if known is not None:
+        known[codes] = doc_type
+    return doc_type
 
 
 def _status(resource: dict) -> str:
@@ -128,14 +135,14 @@ def _status(resource: dict) -> str:
     return DocumentStatus.DRAFT
 
 
-def document_values(resource: dict, *, now) -> dict:
+def document_values(resource: dict, *, now, known_types: dict | None = None) -> dict:
     context = resource.get("context") or {}
     service_at = parse_moment((context.get("period") or {}).get("start")) or parse_moment(
         resource.get("date")
     )
     entered_at = parse_moment(resource.get("date")) or now
     service_at = service_at or entered_at
-    doc_type = _doc_type(resource)
+    doc_type = _doc_type(resource, known_types)
     type_text = (resource.get("type") or {}).get("text") or ""
     title = " ".join(str(resource.get("description") or type_text or doc_type.display).split())
     return {

@@ -1097,6 +1097,7 @@ class _Writer:
         self.new_encounters: list[tuple[Encounter, str]] = []
         self.numbers_taken: set[str] = set()
         self.numbers_given: set[str] = set()
+        self.doc_types: dict = {}  # document types by their LOINC codes, for the attempt
 
     def prepare(self, units: list[_Unit]) -> None:
         """Look up, in one query, which visit numbers the attempt's new encounters ask
@@ -1442,7 +1443,9 @@ class _Writer:
                 entry, "context.encounter", "The encounter is another patient's.", oo.INVARIANT
             )
         try:
-            values = document_imports.document_values(entry.resource, now=self.now)
+            values = document_imports.document_values(
+                entry.resource, now=self.now, known_types=self.doc_types
+            )
         except document_imports.DocumentMappingError as error:
             self._reject(entry, error.element.removeprefix("DocumentReference."), error.message)
         if values["service_at"].date() < patient.birth_date:
