@@ -1827,12 +1827,12 @@ def _quiet_child() -> None:
 
 
 class ValidationWorker:
-    """Validation (the costliest step of an import) in a second process, one batch
-    ahead: :meth:`submit` parses a batch's units here, finds which resources changed
-    (their source keys), and hands those lines to the process; while it validates them,
-    this process writes the batch before. :func:`_read` then takes the issues it found
+    """Validation (the costliest step of an import) in a second process, ahead of the
+    writes (``import_actions.WORKER_AHEAD`` batches): :meth:`submit` parses a batch's
+    units here, finds which resources changed (their source keys), and hands those lines
+    to the process; while it validates them, this process writes the batches before. :func:`_read` then takes the issues it found
     — the same :func:`validate_resource`, on the same bytes — and looks the keys up
-    again (the batch before may have written some), validating here whatever the
+    again (the batches before may have written some), validating here whatever the
     process was not given. Refusals are therefore the same as without it."""
 
     def __init__(self) -> None:
