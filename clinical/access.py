@@ -151,7 +151,17 @@ def coded_condition_ids(encounter) -> dict[str, str]:
     ``clinical.actions.project_coded_diagnoses`` keeps), for the FHIR Encounter's
     ``diagnosis`` references. No permission check: the caller serves the encounter
     through its own door."""
+    return coded_condition_ids_of([encounter.pk]).get(encounter.pk, {})
+
+
+def coded_condition_ids_of(encounter_ids) -> dict[int, dict[str, str]]:
+    """:func:`coded_condition_ids` of many encounters in one query, keyed by encounter
+    pk (a page of a FHIR search, a chunk of a bulk export); an encounter with none is
+    absent."""
+    kept: dict[int, dict[str, str]] = {}
     rows = ClinicalEntry.objects.filter(
-        encounter=encounter, source=CODED_SOURCE, entered_in_error=False
-    ).values_list("code", "public_id")
-    return {code: str(public_id) for code, public_id in rows}
+        encounter_id__in=list(encounter_ids), source=CODED_SOURCE, entered_in_error=False
+    ).values_list("encounter_id", "code", "public_id")
+    for encounter_id, code, public_id in rows:
+        kept.setdefault(encounter_id, {})[code] = str(public_id)
+    return kept

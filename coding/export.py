@@ -307,7 +307,7 @@ def encounter_diagnoses_of(encounters) -> dict[int, dict]:
     finalisation kept, the codes' titles) instead of up to five an encounter.
     ``encounters`` carry their ``patient``; an encounter without a final abstract has
     empty lists."""
-    from clinical.models import CODED_SOURCE, ClinicalEntry
+    from clinical.access import coded_condition_ids_of
 
     result: dict[int, dict] = {e.pk: {"contained": [], "diagnosis": []} for e in encounters}
     by_pk = {e.pk: e for e in encounters}
@@ -320,15 +320,7 @@ def encounter_diagnoses_of(encounters) -> dict[int, dict]:
     )
     if not abstracts:
         return result
-    # What clinical.access.coded_condition_ids reads, for every encounter at once.
-    kept: dict[int, dict[str, str]] = {}
-    rows = ClinicalEntry.objects.filter(
-        encounter_id__in=[a.encounter_id for a in abstracts],
-        source=CODED_SOURCE,
-        entered_in_error=False,
-    ).values_list("encounter_id", "code", "public_id")
-    for encounter_id, code, public_id in rows:
-        kept.setdefault(encounter_id, {})[code] = str(public_id)
+    kept = coded_condition_ids_of(a.encounter_id for a in abstracts)
     # Titles only for the diagnoses served as contained Conditions (no kept one).
     wanted = {
         d.code
