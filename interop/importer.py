@@ -1785,8 +1785,8 @@ def _columns_of(resource: dict):
 
 def _validate_payload(payload: list[tuple[bytes, list[int]]]) -> dict[tuple[int, int], tuple]:
     """In the validation process: validate the resources at ``positions`` of each unit
-    (its raw bytes), as :func:`_read` would, and find their references;
-    {(unit, position): (issues, reference paths)}."""
+    (its raw bytes), as :func:`_read` would, find their references and compute their
+    search columns; {(unit, position): (issues, reference paths, columns or None)}."""
     found: dict[tuple[int, int], tuple] = {}
     for number, (raw, positions) in enumerate(payload):
         items, bundle_type = _parse(raw)
@@ -1830,10 +1830,11 @@ class ValidationWorker:
     """Validation (the costliest step of an import) in a second process, ahead of the
     writes (``import_actions.WORKER_AHEAD`` batches): :meth:`submit` parses a batch's
     units here, finds which resources changed (their source keys), and hands those lines
-    to the process; while it validates them, this process writes the batches before. :func:`_read` then takes the issues it found
-    — the same :func:`validate_resource`, on the same bytes — and looks the keys up
-    again (the batches before may have written some), validating here whatever the
-    process was not given. Refusals are therefore the same as without it."""
+    to the process; while it validates them, this process writes the batches before.
+    :func:`_read` then takes the issues it found — the same :func:`validate_resource`,
+    on the same bytes — with the references' places and the search columns, and looks
+    the keys up again (the batches before may have written some), validating here
+    whatever the process was not given. Refusals are therefore the same as without it."""
 
     def __init__(self) -> None:
         import multiprocessing
