@@ -10,6 +10,7 @@ from unittest import mock
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.utils import timezone
 
 from coding import dnfb, productivity, queries, queue
 from coding.models import (
@@ -40,7 +41,7 @@ def demo():
     # then run here, where its summary can be checked.
     with mock.patch("recordroom.demo_data.coding.load_coding", lambda generator: {}):
         load_population(8, seed=5)
-    made = load_coding(Generator(seed=5, today=clock.now().date()))
+    made = load_coding(Generator(seed=5, today=timezone.localdate(clock.now())))
     return {"made": made, "coder": _user("coder"), "clinician": _user("clinician")}
 
 

@@ -11,6 +11,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core import mail
 from django.core.management import call_command
+from django.utils import timezone
 
 from completion import access
 from completion.actions import do_bulk_sign
@@ -199,6 +200,6 @@ def test_a_population_without_hospital_patients_skips_the_stays():
     from recordroom.demo_data.population import Generator
 
     call_command("demo", "--patients", "0", "--quiet-logins")
-    result = load_completion(Generator(seed=1, today=clock.now().date()))
+    result = load_completion(Generator(seed=1, today=timezone.localdate(clock.now())))
     assert result.skipped == "no patient at the hospital to admit"
     assert not Deficiency.objects.exists()

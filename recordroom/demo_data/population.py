@@ -20,6 +20,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.roles import Role
 from clinical.actions import do_record_clinical_entry
@@ -617,7 +618,8 @@ def load_population(
     from recordroom.demo_data.completion import load_completion
     from recordroom.demo_data.roi import load_roi
 
-    generator = Generator(seed=seed, today=clock.now().date())
+    # The hospital's calendar date: after midnight UTC it is still yesterday in America.
+    generator = Generator(seed=seed, today=timezone.localdate(clock.now()))
     for index in range(patients):
         with transaction.atomic():
             generator.patient(index)
