@@ -265,20 +265,41 @@ def _identifier_row(patient: Patient, ident: IdentifierData, now) -> PatientIden
     return row
 
 
-def _write_children(patient: Patient, data: PatientData, now) -> None:
-    PatientName.objects.bulk_create(
-        [_name_row(patient, data.name), *[_name_row(patient, n) for n in data.other_names]]
-    )
-    PatientIdentifier.objects.bulk_create(
-        [_identifier_row(patient, i, now) for i in data.identifiers]
-    )
-    PatientAddress.objects.bulk_create([_address_row(patient, a) for a in data.addresses])
-    PatientTelecom.objects.bulk_create([_telecom_row(patient, t) for t in data.telecoms])
-    PatientContact.objects.bulk_create([_contact_row(patient, c) for c in data.contacts])
+def _write_children(patient: Patient, data: PatientData, now) -> dict[str, list]:
+    """Write a new patient's names, identifiers, addresses, telecoms and contacts;
+    returns the rows written, by the snapshot's names for them (see patient_snapshot)."""
+    return {
+        "names": PatientName.objects.bulk_create(
+            [_name_row(patient, data.name), *[_name_row(patient, n) for n in data.other_names]]
+        ),
+        "identifiers": PatientIdentifier.objects.bulk_create(
+            [_identifier_row(patient, i, now) for i in data.identifiers]
+        ),
+        "addresses": PatientAddress.objects.bulk_create(
+            [_address_row(patient, a) for a in data.addresses]
+        ),
+        "telecoms": PatientTelecom.objects.bulk_create(
+            [_telecom_row(patient, t) for t in data.telecoms]
+        ),
+        "contacts": PatientContact.objects.bulk_create(
+            [_contact_row(patient, c) for c in data.contacts]
+        ),
+    }
 
 
-def patient_snapshot(patient: Patient) -> dict:
-    """The patient's demographics as a version stores them (national ids masked)."""
+def _children(patient: Patient, written: dict[str, list] | None, name: str, *related: str):
+    """The patient's rows of one kind in the order they were written: those just
+    written when given (every one with its key), else read from the database."""
+    rows = (written or {}).get(name)
+    if rows is not None and all(row.pk is not None for row in rows):
+        return sorted(rows, key=lambda row: row.pk)
+    return getattr(patient, name).select_related(*related).order_by("pk")
+
+
+def patient_snapshot(patient: Patient, written: dict[str, list] | None = None) -> dict:
+    """The patient's demographics as a version stores them (national ids masked).
+    ``written``: the rows a registration has just written (``_write_children`` and
+    the MRN), which are then not read back."""
     return {
         "name": {
             "family": patient.family_name,
@@ -302,7 +323,7 @@ def patient_snapshot(patient: Patient) -> dict:
                 "middle": n.middle,
                 "suffix": n.suffix,
             }
-            for n in patient.names.order_by("pk")
+            for n in _children(patient, written, "names")
         ],
         "identifiers": [
             {
@@ -312,7 +333,7 @@ def patient_snapshot(patient: Patient) -> dict:
                 "active": i.active,
                 "facility": i.facility.code if i.facility_id else None,
             }
-            for i in patient.identifiers.select_related("facility").order_by("pk")
+            for i in _children(patient, written, "identifiers", "facility")
         ],
         "addresses": [
             {
@@ -323,11 +344,11 @@ def patient_snapshot(patient: Patient) -> dict:
                 "state": a.state,
                 "postal_code": a.postal_code,
             }
-            for a in patient.addresses.order_by("pk")
+            for a in _children(patient, written, "addresses")
         ],
         "telecoms": [
             {"system": t.system, "use": t.use, "value": t.value, "active": t.active}
-            for t in patient.telecoms.order_by("pk")
+            for t in _children(patient, written, "telecoms")
         ],
         "contacts": [
             {
@@ -337,16 +358,18 @@ def patient_snapshot(patient: Patient) -> dict:
                 "authority": c.authority,
                 "active": c.active,
             }
-            for c in patient.contacts.order_by("pk")
+            for c in _children(patient, written, "contacts")
         ],
     }
 
 
-def _write_version(patient: Patient, *, acting_user, reason: str, now) -> PatientVersion:
+def _write_version(
+    patient: Patient, *, acting_user, reason: str, now, written: dict[str, list] | None = None
+) -> PatientVersion:
     return PatientVersion.objects.create(
         patient=patient,
         number=patient.version,
-        snapshot=patient_snapshot(patient),
+        snapshot=patient_snapshot(patient, written),
         changed_by=acting_user,
         changed_at=now,
         reason=reason,
@@ -387,15 +410,17 @@ def do_register_patient(
             created_at=now,
             updated_at=now,
         )
-        _write_children(patient, data, now)
-        PatientIdentifier.objects.create(
-            patient=patient,
-            kind=IdentifierKind.MRN,
-            facility=facility,
-            value=next_mrn(facility),
-            created_at=now,
+        written = _write_children(patient, data, now)
+        written["identifiers"].append(
+            PatientIdentifier.objects.create(
+                patient=patient,
+                kind=IdentifierKind.MRN,
+                facility=facility,
+                value=next_mrn(facility),
+                created_at=now,
+            )
         )
-        _write_version(patient, acting_user=acting_user, reason=reason, now=now)
+        _write_version(patient, acting_user=acting_user, reason=reason, now=now, written=written)
         record_event(
             acting_user,
             Action.CREATE,

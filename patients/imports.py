@@ -326,15 +326,17 @@ def register_imported_patient(
         created_at=now,
         updated_at=now,
     )
-    _write_children(patient, data, now)
-    PatientIdentifier.objects.create(
-        patient=patient,
-        kind=IdentifierKind.MRN,
-        facility=facility,
-        value=next_mrn(facility),
-        created_at=now,
+    written = _write_children(patient, data, now)
+    written["identifiers"].append(
+        PatientIdentifier.objects.create(
+            patient=patient,
+            kind=IdentifierKind.MRN,
+            facility=facility,
+            value=next_mrn(facility),
+            created_at=now,
+        )
     )
-    _write_version(patient, acting_user=acting_user, reason=reason, now=now)
+    _write_version(patient, acting_user=acting_user, reason=reason, now=now, written=written)
     return patient
 
 
