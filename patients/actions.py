@@ -376,6 +376,46 @@ def _write_version(
     )
 
 
+def add_mrn(patient: Patient, facility: Facility, now) -> PatientIdentifier:
+    """Give the patient the facility's next MRN."""
+    return PatientIdentifier.objects.create(
+        patient=patient,
+        kind=IdentifierKind.MRN,
+        facility=facility,
+        value=next_mrn(facility),
+        created_at=now,
+    )
+
+
+def _write_new_patient(
+    data: PatientData, *, facility: Facility, acting_user, now, reason: str, public_id=None
+) -> Patient:
+    """The rows of a new person (the patient, names, identifiers, addresses, telecoms,
+    contacts, the facility's MRN) and version 1, written from what was written rather
+    than read back. Registration and the FHIR import both write a patient so; the
+    caller checks permission, holds the transaction and audits."""
+    patient = Patient.objects.create(
+        **({"public_id": public_id} if public_id is not None else {}),
+        family_name=data.name.family.strip(),
+        given_name=data.name.given.strip(),
+        middle_name=data.name.middle.strip(),
+        suffix=data.name.suffix.strip(),
+        birth_date=data.birth_date,
+        sex_at_birth=data.sex_at_birth,
+        gender_identity=data.gender_identity,
+        preferred_language=data.preferred_language,
+        race=data.race,
+        ethnicity=data.ethnicity,
+        deceased_at=data.deceased_at,
+        created_at=now,
+        updated_at=now,
+    )
+    written = _write_children(patient, data, now)
+    written["identifiers"].append(add_mrn(patient, facility, now))
+    _write_version(patient, acting_user=acting_user, reason=reason, now=now, written=written)
+    return patient
+
+
 def do_register_patient(
     data: PatientData,
     *,
@@ -395,32 +435,9 @@ def do_register_patient(
     validate_patient_data(data)
     with transaction.atomic():
         now = clock.now()
-        patient = Patient.objects.create(
-            family_name=data.name.family.strip(),
-            given_name=data.name.given.strip(),
-            middle_name=data.name.middle.strip(),
-            suffix=data.name.suffix.strip(),
-            birth_date=data.birth_date,
-            sex_at_birth=data.sex_at_birth,
-            gender_identity=data.gender_identity,
-            preferred_language=data.preferred_language,
-            race=data.race,
-            ethnicity=data.ethnicity,
-            deceased_at=data.deceased_at,
-            created_at=now,
-            updated_at=now,
+        patient = _write_new_patient(
+            data, facility=facility, acting_user=acting_user, now=now, reason=reason
         )
-        written = _write_children(patient, data, now)
-        written["identifiers"].append(
-            PatientIdentifier.objects.create(
-                patient=patient,
-                kind=IdentifierKind.MRN,
-                facility=facility,
-                value=next_mrn(facility),
-                created_at=now,
-            )
-        )
-        _write_version(patient, acting_user=acting_user, reason=reason, now=now, written=written)
         record_event(
             acting_user,
             Action.CREATE,

@@ -27,8 +27,9 @@ from patients.actions import (
     _update_identifiers,
     _update_names,
     _update_telecoms,
-    _write_children,
+    _write_new_patient,
     _write_version,
+    add_mrn,
 )
 from patients.models import (
     ENCRYPTED_KINDS,
@@ -40,7 +41,6 @@ from patients.models import (
     Race,
     Sex,
 )
-from patients.mrn import next_mrn
 from recordroom import crypto
 
 _US_STATES = {
@@ -296,13 +296,7 @@ def ensure_mrn(patient: Patient, facility, now) -> None:
     if not PatientIdentifier.objects.filter(
         patient=patient, kind=IdentifierKind.MRN, facility=facility, active=True
     ).exists():
-        PatientIdentifier.objects.create(
-            patient=patient,
-            kind=IdentifierKind.MRN,
-            facility=facility,
-            value=next_mrn(facility),
-            created_at=now,
-        )
+        add_mrn(patient, facility, now)
 
 
 def register_imported_patient(
@@ -310,34 +304,14 @@ def register_imported_patient(
 ) -> Patient:
     """Register the person at ``facility`` with RecordRoom's id ``public_id``: the rows
     and version 1 that ``do_register_patient`` writes. Inside the caller's transaction."""
-    patient = Patient.objects.create(
+    return _write_new_patient(
+        data,
+        facility=facility,
+        acting_user=acting_user,
+        now=now,
+        reason=reason,
         public_id=public_id,
-        family_name=data.name.family,
-        given_name=data.name.given,
-        middle_name=data.name.middle,
-        suffix=data.name.suffix,
-        birth_date=data.birth_date,
-        sex_at_birth=data.sex_at_birth,
-        gender_identity=data.gender_identity,
-        preferred_language=data.preferred_language,
-        race=data.race,
-        ethnicity=data.ethnicity,
-        deceased_at=data.deceased_at,
-        created_at=now,
-        updated_at=now,
     )
-    written = _write_children(patient, data, now)
-    written["identifiers"].append(
-        PatientIdentifier.objects.create(
-            patient=patient,
-            kind=IdentifierKind.MRN,
-            facility=facility,
-            value=next_mrn(facility),
-            created_at=now,
-        )
-    )
-    _write_version(patient, acting_user=acting_user, reason=reason, now=now, written=written)
-    return patient
 
 
 def update_imported_patient(
