@@ -146,18 +146,12 @@ def coded_diagnoses_for_encounter(user, encounter) -> list[dict]:
     return out
 
 
-def coded_condition_ids(encounter) -> dict[str, str]:
-    """``{code: public id}`` of the encounter's final coded diagnoses (the Conditions
-    ``clinical.actions.project_coded_diagnoses`` keeps), for the FHIR Encounter's
-    ``diagnosis`` references. No permission check: the caller serves the encounter
-    through its own door."""
-    return coded_condition_ids_of([encounter.pk]).get(encounter.pk, {})
-
-
 def coded_condition_ids_of(encounter_ids) -> dict[int, dict[str, str]]:
-    """:func:`coded_condition_ids` of many encounters in one query, keyed by encounter
-    pk (a page of a FHIR search, a chunk of a bulk export); an encounter with none is
-    absent."""
+    """``{code: public id}`` of each encounter's final coded diagnoses (the Conditions
+    ``clinical.actions.project_coded_diagnoses`` keeps), for the FHIR Encounter's
+    ``diagnosis`` references, in one query, keyed by encounter pk; an encounter with
+    none is absent. No permission check: the caller serves the encounters through
+    their own door."""
     kept: dict[int, dict[str, str]] = {}
     rows = ClinicalEntry.objects.filter(
         encounter_id__in=list(encounter_ids), source=CODED_SOURCE, entered_in_error=False

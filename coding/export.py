@@ -275,29 +275,7 @@ def encounter_diagnoses(encounter) -> dict:
     sequence), each pointing to its encounter-diagnosis Condition: the stand-alone one
     the finalisation keeps (``Condition/<id>``), or, for an abstract finalised before
     those were kept, a contained copy. Empty lists while the abstract is not final."""
-    abstract = _final_abstract(encounter)
-    if abstract is None:
-        return {"contained": [], "diagnosis": []}
-    from clinical.access import coded_condition_ids
-
-    kept = coded_condition_ids(encounter)
-    titles = _titles(abstract)
-    contained, entries = [], []
-    for d in abstract.diagnoses.order_by("sequence"):
-        public_id = kept.get(dotted(d.code))
-        if public_id:
-            reference = f"Condition/{public_id}"
-        else:
-            contained.append(_condition(abstract, d, titles, contained=True))
-            reference = f"#dx{d.sequence}"
-        entries.append(
-            {
-                "condition": {"reference": reference},
-                "use": {"coding": [{"system": DX_ROLE, "code": "billing", "display": "Billing"}]},
-                "rank": d.sequence,
-            }
-        )
-    return {"contained": contained, "diagnosis": entries}
+    return encounter_diagnoses_of([encounter])[encounter.pk]
 
 
 def encounter_diagnoses_of(encounters) -> dict[int, dict]:
