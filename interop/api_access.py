@@ -199,7 +199,9 @@ def encounter_rows(queryset):
 
 def serve_encounters(encounters: list[Encounter]) -> list[dict]:
     received = received_copies("Encounter", [e.public_id for e in encounters])
-    final_codes = serialize.final_codes_of(encounters)
+    from coding.export import encounter_diagnoses_of
+
+    final_codes = encounter_diagnoses_of(encounters)
     return [
         serialize.encounter_resource(
             e, received.get(str(e.public_id)), final_codes=final_codes[e.pk]

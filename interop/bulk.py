@@ -655,8 +655,9 @@ class Exporter:
                 yield patient_resource(patient, received.get(str(patient.public_id)))
 
     def encounter_resources(self):
+        from coding.export import encounter_diagnoses_of
         from encounters.models import Encounter
-        from interop.serialize import encounter_resource, final_codes_of
+        from interop.serialize import encounter_resource
 
         queryset = (
             Encounter.objects.filter(patient__in=self.patients)
@@ -668,7 +669,7 @@ class Exporter:
         for page in batches(queryset, self.size):
             received = self._received("Encounter", [str(e.public_id) for e in page])
             # The chunk's final codes together: a bounded number of queries a chunk.
-            final_codes = final_codes_of(page)
+            final_codes = encounter_diagnoses_of(page)
             for encounter in page:
                 yield encounter_resource(
                     encounter,

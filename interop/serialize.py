@@ -419,8 +419,8 @@ def encounter_resource(encounter, received=None, *, final_codes: dict | None = N
     """Encounter as FHIR (``facility``, ``attending``, ``patient`` loaded; ``locations``
     prefetched). An imported encounter is served as received, with RecordRoom's status,
     period, class and locations laid over it when they changed here since.
-    ``final_codes``: the encounter's entry of :func:`final_codes_of` (a page loads them
-    together); looked up for this encounter alone when not given."""
+    ``final_codes``: the encounter's entry of ``coding.export.encounter_diagnoses_of``
+    (a page loads them together); looked up for this encounter alone when not given."""
     last_updated = encounter.updated_at
     if received is not None and received.last_updated > last_updated:
         last_updated = received.last_updated
@@ -459,15 +459,6 @@ def _add_final_codes(resource: dict, encounter, parts: dict | None = None) -> No
         resource["contained"] = [*resource.get("contained", []), *parts["contained"]]
     if parts["diagnosis"]:
         resource["diagnosis"] = [*resource.get("diagnosis", []), *parts["diagnosis"]]
-
-
-def final_codes_of(encounters) -> dict[int, dict]:
-    """The final codes of many encounters (a search page, a bulk export's chunk) for
-    :func:`encounter_resource`, keyed by encounter pk, in a constant number of queries:
-    ``coding.export.encounter_diagnoses_of``. ``encounters`` carry their ``patient``."""
-    from coding.export import encounter_diagnoses_of
-
-    return encounter_diagnoses_of(encounters)
 
 
 def _built_encounter(encounter, locations) -> dict:

@@ -1,7 +1,7 @@
 """A page of FHIR Encounters, and a chunk of a bulk export's Encounter file, costs a
 constant number of queries: the final coded abstracts, the Conditions their finalisation
 kept and the codes' titles are loaded together (``coding.export.encounter_diagnoses_of``
-through ``interop.serialize.final_codes_of``), not once an encounter; and what they say
+through ``coding.export.encounter_diagnoses_of``), not once an encounter; and what they say
 is what ``coding.export.encounter_diagnoses`` says of each encounter."""
 
 from __future__ import annotations
@@ -70,7 +70,6 @@ def test_the_page_carries_what_each_encounter_says(patient):
         assert together[encounter.pk] == export.encounter_diagnoses(encounter)
     kinds = {bool(parts["contained"]) for parts in together.values() if parts["diagnosis"]}
     assert kinds == {True, False}  # both kinds of reference are served
-    assert serialize.final_codes_of(encounters) == together
     assert export.encounter_diagnoses_of([]) == {}
 
 
