@@ -163,9 +163,11 @@ def _store(content: DecodedContent, now, stored: list[str]) -> tuple[str, str]:
     return saved, hashlib.sha256(content.file_bytes).hexdigest()
 
 
-def _version(
+def _new_version(
     document, *, number, kind, content, acting_user, now, reason, stored
 ) -> DocumentVersion:
+    """A version of ``document`` (not saved): its attachment stored and its content hash
+    computed."""
     version = DocumentVersion(
         document=document,
         number=number,
@@ -183,64 +185,101 @@ def _version(
         version.attachment_size = len(content.file_bytes)
         version.attachment_sha256 = sha256
     version.content_sha256 = integrity.version_sha256(version)
+    return version
+
+
+def _version(document, **kwargs) -> DocumentVersion:
+    version = _new_version(document, **kwargs)
     version.save(force_insert=True)
     return version
 
 
-def create_imported_document(
-    patient, *, encounter, values: dict, public_id, acting_user, now, stored: list[str]
-) -> Document:
-    status = values["status"]
-    document = Document(
-        public_id=public_id,
-        patient=patient,
-        encounter=encounter,
-        doc_type=values["doc_type"],
-        title=values["title"],
-        author=acting_user,
-        service_at=values["service_at"],
-        entered_at=values["entered_at"],
-        late_entry=is_late(values["service_at"], values["entered_at"]),
-        status=status,
-        source=DocumentSource.IMPORTED,
-        signed_at=now if status != DocumentStatus.DRAFT else None,
-        created_at=now,
-        updated_at=now,
-    )
-    document.save(force_insert=True)
-    version = _version(
-        document,
-        number=1,
-        kind=VersionKind.ORIGINAL,
-        content=values["content"],
-        acting_user=acting_user,
-        now=now,
-        reason="filed (imported)",
-        stored=stored,
-    )
-    document.current_version = version
-    document.save(update_fields=["current_version"])
-    # The first status row: an imported document arrives filed (final) or as a draft;
-    # one the sender already marked in error arrives so, through final.
-    first = DocumentStatus.DRAFT if status == DocumentStatus.DRAFT else DocumentStatus.FINAL
-    DocumentStatusChange.objects.create(
-        document=document,
-        from_status=NEW,
-        to_status=first,
-        changed_by=acting_user,
-        changed_at=now,
-        reason="filed (imported)",
-    )
-    if status != first:
-        DocumentStatusChange.objects.create(
-            document=document,
-            from_status=first,
-            to_status=status,
-            changed_by=acting_user,
-            changed_at=now,
-            reason="as received (imported)",
+@dataclass
+class NewDocument:
+    """A document to file: what :func:`create_imported_documents` needs of each."""
+
+    patient: object
+    encounter: object
+    values: dict
+    public_id: uuid.UUID
+
+
+def create_imported_documents(
+    new: list[NewDocument], *, acting_user, now, stored: list[str]
+) -> list[Document]:
+    """File new documents together (an import batch's): the document rows, their first
+    versions and status rows each inserted in one statement, then the documents pointed
+    at their versions. The encounters must have their keys."""
+    if not new:
+        return []
+    documents: list[Document] = []
+    for item in new:
+        values = item.values
+        status = values["status"]
+        documents.append(
+            Document(
+                public_id=item.public_id,
+                patient=item.patient,
+                encounter=item.encounter,
+                doc_type=values["doc_type"],
+                title=values["title"],
+                author=acting_user,
+                service_at=values["service_at"],
+                entered_at=values["entered_at"],
+                late_entry=is_late(values["service_at"], values["entered_at"]),
+                status=status,
+                source=DocumentSource.IMPORTED,
+                signed_at=now if status != DocumentStatus.DRAFT else None,
+                created_at=now,
+                updated_at=now,
+            )
         )
-    return document
+    Document.objects.bulk_create(documents, batch_size=500)
+    versions = [
+        _new_version(
+            document,
+            number=1,
+            kind=VersionKind.ORIGINAL,
+            content=item.values["content"],
+            acting_user=acting_user,
+            now=now,
+            reason="filed (imported)",
+            stored=stored,
+        )
+        for document, item in zip(documents, new, strict=True)
+    ]
+    DocumentVersion.objects.bulk_create(versions, batch_size=500)
+    changes: list[DocumentStatusChange] = []
+    for document, version in zip(documents, versions, strict=True):
+        document.current_version = version
+        # The first status row: an imported document arrives filed (final) or as a
+        # draft; one the sender already marked in error arrives so, through final.
+        status = document.status
+        first = DocumentStatus.DRAFT if status == DocumentStatus.DRAFT else DocumentStatus.FINAL
+        changes.append(
+            DocumentStatusChange(
+                document=document,
+                from_status=NEW,
+                to_status=first,
+                changed_by=acting_user,
+                changed_at=now,
+                reason="filed (imported)",
+            )
+        )
+        if status != first:
+            changes.append(
+                DocumentStatusChange(
+                    document=document,
+                    from_status=first,
+                    to_status=status,
+                    changed_by=acting_user,
+                    changed_at=now,
+                    reason="as received (imported)",
+                )
+            )
+    Document.objects.bulk_update(documents, ["current_version"], batch_size=500)
+    DocumentStatusChange.objects.bulk_create(changes, batch_size=500)
+    return documents
 
 
 def update_imported_document(

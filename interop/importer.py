@@ -64,7 +64,7 @@ from django.db import DatabaseError, IntegrityError, transaction
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError as PydanticValidationError
 
-from audit.actions import record_event
+from audit.actions import record_event, record_events
 from audit.models import Action, Purpose
 from clinical import imports as clinical_imports
 from clinical.models import ClinicalEntry
@@ -208,11 +208,21 @@ class RunCache:
         self.patients: dict[str, Patient] = {}
         self.encounters: dict[str, Encounter] = {}
         self.with_mrn: set[tuple[int, int]] = set()
+        # The batches written so far, and after which of them each source key was last
+        # written: a batch whose keys were looked up ahead of its turn (by
+        # ValidationWorker.submit) looks up again only the keys written since.
+        self.generation = 0
+        self.written: dict[tuple, int] = {}
+        self.written_forgotten_at = 0  # ``written`` was last cleared after this batch
 
     def remember_key(self, key: tuple, fhir_id: str) -> None:
         if len(self.keys) >= self.KEYS_LIMIT:
             self.keys.clear()
         self.keys[key] = fhir_id
+
+    def written_since(self, key: tuple, generation: int) -> bool:
+        """Whether this run may have written ``key`` after batch ``generation``."""
+        return self.written_forgotten_at > generation or self.written.get(key, 0) > generation
 
     def remember(self, writer: _Writer) -> None:
         for mine, theirs in (
@@ -225,8 +235,13 @@ class RunCache:
         if len(self.with_mrn) > self.LIMIT * 5:
             self.with_mrn.clear()
         self.with_mrn |= writer.with_mrn
-        for key in writer.keys_written:
-            self.remember_key(*key)
+        self.generation += 1
+        if len(self.written) + len(writer.keys_written) > self.KEYS_LIMIT:
+            self.written.clear()
+            self.written_forgotten_at = self.generation
+        for key, fhir_id in writer.keys_written:
+            self.remember_key(key, fhir_id)
+            self.written[key] = self.generation
 
 
 @dataclass
@@ -286,6 +301,9 @@ class _Unit:
     prepared: bool = False  # parsed and checked (entries set, or rejected)
     checked: _Checked | None = None  # issues found by the validation process
     check_index: int = 0
+    # Its entries' source keys were looked up after this many batches of the run had
+    # been written (None: not yet looked up).
+    keys_as_of: int | None = None
     number: int = 0
     result: UnitResult = field(default_factory=lambda: UnitResult(accepted=False))
     entries: list[_Entry] = field(default_factory=list)
@@ -662,7 +680,8 @@ def places_resource(element: str) -> bool:
 
 def _load_keys(entries: list[_Entry]) -> None:
     """Find what each entry already became (its SourceKey) and whether it is unchanged,
-    with one query per namespace, resource type and 500 ids."""
+    with one query per namespace, resource type and 500 ids (an entry not found keeps
+    no key)."""
     wanted = defaultdict(set)
     for entry in entries:
         wanted[(entry.namespace, entry.resource_type)].add(entry.source_id)
@@ -682,6 +701,30 @@ def _load_keys(entries: list[_Entry]) -> None:
         if entry.key is not None:
             entry.fhir_id = entry.key.fhir_id
             entry.unchanged = entry.key.content_sha256 == entry.sha256
+        else:
+            entry.fhir_id, entry.unchanged = "", False
+
+
+def _load_keys_of(units: list[_Unit], cache: RunCache) -> None:
+    """:func:`_load_keys` for the units' entries — of a unit whose keys were looked up
+    ahead of its turn, only those this run has written since. A key written meanwhile
+    by another import is found when the batch is written: its insert conflicts, and
+    the unit is refused for replay rather than made twice."""
+    entries: list[_Entry] = []
+    for unit in units:
+        as_of = unit.keys_as_of
+        if as_of is None:
+            entries.extend(unit.entries)
+        else:
+            entries.extend(
+                entry
+                for entry in unit.entries
+                if cache.written_since(
+                    (entry.namespace, entry.resource_type, entry.source_id), as_of
+                )
+            )
+        unit.keys_as_of = cache.generation
+    _load_keys(entries)
 
 
 def _assign_ids(entries: list[_Entry]) -> list[Issue]:
@@ -1086,6 +1129,9 @@ class _Writer:
         self.encounters: dict[str, Encounter | None] = {}
         self.new_resources: list[dict] = []
         self.keys_new: list[dict] = []
+        # Identifier keys (what a conditional reference finds): the first resource to
+        # carry an identifier keeps it.
+        self.identifier_keys: list[dict] = []
         self.keys_changed: list[SourceKey] = []
         self.keys_written: list[tuple[tuple, str]] = []
         self.new_entries: list[dict] = []
@@ -1098,6 +1144,7 @@ class _Writer:
         self.numbers_taken: set[str] = set()
         self.numbers_given: set[str] = set()
         self.doc_types: dict = {}  # document types by their LOINC codes, for the attempt
+        self.new_documents: list = []  # document_imports.NewDocument, filed at flush
 
     def prepare(self, units: list[_Unit]) -> None:
         """Look up, in one query, which visit numbers the attempt's new encounters ask
@@ -1207,7 +1254,7 @@ class _Writer:
             self.keys_changed.append(entry.key)
         if entry.resource_type not in DOMAIN_TYPES and entry.resource_type not in CLINICAL_TYPES:
             for system, value in _identifier_keys(entry):
-                self.keys_new.append(
+                self.identifier_keys.append(
                     {
                         "namespace": _identifier_namespace(system),
                         "resource_type": entry.resource_type,
@@ -1278,10 +1325,18 @@ class _Writer:
         return "updated", existing.version_id
 
     def flush(self) -> None:
-        """Insert the new rows gathered: encounters, clinical entries, stored resources,
+        """Insert the new rows gathered: encounters, documents, clinical entries, stored resources,
         their first versions (each resource's JSON encoded once for both) and source
         keys."""
         self.flush_encounters()
+        if self.new_documents:
+            document_imports.create_imported_documents(
+                self.new_documents,
+                acting_user=self.ctx.acting_user,
+                now=self.now,
+                stored=self.stored_files,
+            )
+            self.new_documents = []
         user_id = self.ctx.acting_user.pk if self.ctx.acting_user is not None else None
         if self.new_entries:
             clinical_imports.save_imported_entries(
@@ -1310,8 +1365,14 @@ class _Writer:
             )
             self.new_resources = []
         if self.keys_new:
-            table(SourceKey).insert_many(self.keys_new, ignore_conflicts=True)
+            # Without ignoring conflicts: a key another import wrote since this batch
+            # looked it up fails the batch (each unit is then written alone, and the one
+            # that conflicts is refused for replay) instead of making the resource twice.
+            table(SourceKey).insert_many(self.keys_new)
             self.keys_new = []
+        if self.identifier_keys:
+            table(SourceKey).insert_many(self.identifier_keys, ignore_conflicts=True)
+            self.identifier_keys = []
         if self.keys_changed:
             SourceKey.objects.bulk_update(
                 self.keys_changed, ["fhir_id", "content_sha256", "last_seen_at"], batch_size=500
@@ -1458,15 +1519,9 @@ class _Writer:
                 document = Document.objects.filter(public_id=uuid.UUID(entry.fhir_id)).first()
             except ValueError:
                 document = None
-        if document is None:
-            document_imports.create_imported_document(
-                patient,
-                encounter=encounter,
-                values=values,
-                public_id=uuid.UUID(entry.fhir_id),
-                acting_user=self.ctx.acting_user,
-                now=self.now,
-                stored=self.stored_files,
+        if document is None:  # filed with the others at flush
+            self.new_documents.append(
+                document_imports.NewDocument(patient, encounter, values, uuid.UUID(entry.fhir_id))
             )
         else:
             document_imports.update_imported_document(
@@ -1585,35 +1640,26 @@ def _unit_order(unit: _Unit) -> int:
 
 
 def _store_rejected(
-    raw: bytes,
-    ctx: ImportContext,
-    position: str,
-    result: UnitResult,
-    replay_of=None,
-    *,
-    atomic: bool = True,
-    waiting: dict[str, ImportUnit] | None = None,
+    refused: list[tuple[bytes, ImportContext, str, UnitResult]], replay_of=None
 ) -> None:
-    """Quarantine the unit, in its own transaction (``atomic``) or the caller's. The same
-    bytes already waiting in quarantine are not kept twice (``waiting``: what
-    :func:`_waiting_in_quarantine` found for a group of units, kept up to date here)."""
-    raw_sha = hashlib.sha256(raw).hexdigest()
-    with transaction.atomic() if atomic else contextlib.nullcontext():
-        if not raw:
-            existing = None
-        elif waiting is not None:
-            existing = waiting.get(raw_sha)
-        else:
-            existing = (
-                ImportUnit.objects.filter(status=UnitStatus.REJECTED, raw_sha256=raw_sha)
-                .order_by("-received_at")
-                .first()
-            )
+    """Quarantine refused units — (raw bytes, context, position, result) each — in the
+    caller's transaction: each its own ImportUnit row with its bytes and its outcome and
+    its own audit event, written together (one insert, one lock of the audit chain).
+    The same bytes already waiting in quarantine, or twice in ``refused``, are kept once
+    (unless this is a replay)."""
+    waiting = _waiting_in_quarantine([raw for raw, _, _, _ in refused])
+    now = clock.now()
+    rows: list[ImportUnit] = []
+    events: dict[object, list[dict]] = defaultdict(list)
+    actors: dict[object, object] = {}
+    for raw, ctx, position, result in refused:
+        raw_sha = hashlib.sha256(raw).hexdigest()
+        existing = waiting.get(raw_sha) if raw else None
         if existing is not None and replay_of is None:
             result.unit = existing
-            return
-        result.unit = ImportUnit.objects.create(
-            received_at=clock.now(),
+            continue
+        result.unit = ImportUnit(
+            received_at=now,
             received_by=ctx.acting_user,
             channel=ctx.channel,
             source=(ctx.source_label or ctx.source)[:300],
@@ -1626,22 +1672,32 @@ def _store_rejected(
             reason=result.reason,
             replay_of=replay_of,
         )
-        if waiting is not None and raw:
+        rows.append(result.unit)
+        if raw:
             waiting[raw_sha] = result.unit
-        record_event(
-            ctx.acting_user,
-            Action.CREATE,
-            purpose=Purpose.OPERATIONS,
-            object_type="import_unit",
-            object_id=str(result.unit.public_id),
-            reason="import unit rejected (quarantined)",
-            detail={
-                "status": UnitStatus.REJECTED,
-                "channel": ctx.channel,
-                "issues": len(result.issues),
-                "resource_types": dict(result.resource_types),
-            },
+        actor_key = getattr(ctx.acting_user, "pk", None)
+        actors[actor_key] = ctx.acting_user
+        events[actor_key].append(
+            {
+                "action": Action.CREATE,
+                "purpose": Purpose.OPERATIONS,
+                "object_type": "import_unit",
+                "object_id": str(result.unit.public_id),
+                "reason": "import unit rejected (quarantined)",
+                "detail": {
+                    "status": UnitStatus.REJECTED,
+                    "channel": ctx.channel,
+                    "issues": len(result.issues),
+                    "resource_types": dict(result.resource_types),
+                },
+            }
         )
+    if len(rows) == 1:
+        rows[0].save(force_insert=True)
+    elif rows:
+        ImportUnit.objects.bulk_create(rows, batch_size=200)
+    for actor_key, specs in events.items():
+        record_events(actors[actor_key], specs)
 
 
 def _waiting_in_quarantine(raws: list[bytes]) -> dict[str, ImportUnit]:
@@ -1709,7 +1765,7 @@ def _read(units: list[_Unit], ctx: ImportContext) -> list[_Unit]:
     passed; the others are rejected."""
     _parse_units([unit for unit in units if not unit.prepared], ctx)
     live = [unit for unit in units if not unit.rejected]
-    _load_keys([entry for unit in live for entry in unit.entries])
+    _load_keys_of(live, ctx.cache)
     passed: list[_Unit] = []
     for unit in live:
         issues: list[Issue] = []
@@ -1845,7 +1901,7 @@ class ValidationWorker:
     def submit(self, units: list[_Unit], ctx: ImportContext) -> None:
         _parse_units(units, ctx)
         live = [unit for unit in units if not unit.rejected and not unit.validated]
-        _load_keys([entry for unit in live for entry in unit.entries])
+        _load_keys_of(live, ctx.cache)
         payload: list[tuple[bytes, list[int]]] = []
         owners: list[_Unit] = []
         for unit in live:
@@ -2108,21 +2164,25 @@ def import_units(
     if refused:
         # Each refused unit is quarantined alone (its own row, raw bytes and audit event);
         # those of a batch in one transaction.
+        labelled: dict[str, ImportContext] = {}
         with transaction.atomic():
-            waiting = _waiting_in_quarantine([unit.raw for unit in refused])
-            for unit in refused:
-                own = ctx
-                if unit.source_label and unit.source_label != ctx.source_label:
-                    own = dataclasses.replace(ctx, source_label=unit.source_label)
-                _store_rejected(
-                    unit.raw,
-                    own,
-                    unit.position,
-                    unit.result,
-                    replay_of,
-                    atomic=False,
-                    waiting=waiting,
-                )
+            _store_rejected(
+                [
+                    (
+                        unit.raw,
+                        labelled.setdefault(
+                            unit.source_label,
+                            dataclasses.replace(ctx, source_label=unit.source_label),
+                        )
+                        if unit.source_label and unit.source_label != ctx.source_label
+                        else ctx,
+                        unit.position,
+                        unit.result,
+                    )
+                    for unit in refused
+                ],
+                replay_of,
+            )
 
 
 def import_unit(
@@ -2155,7 +2215,8 @@ def import_unit(
             )
         ]
         if quarantine:
-            _store_rejected(b"", ctx, position, result, replay_of)
+            with transaction.atomic():
+                _store_rejected([(b"", ctx, position, result)], replay_of)
         return result
     unit = _Unit(raw=raw, position=position)
     import_units(

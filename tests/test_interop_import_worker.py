@@ -132,3 +132,43 @@ def test_reference_paths_lead_to_what_the_walk_finds():
     assert len(walked) == len(paths) == 7
     for (holder, element), (path, where) in zip(walked, paths, strict=True):
         assert importer._follow(resource, path) is holder and where == element
+
+
+def test_a_key_another_import_writes_meanwhile_refuses_the_line_instead_of_a_duplicate(
+    personas, tmp_path, monkeypatch
+):
+    """The worker looks a batch's source keys up ahead of its turn; a key another import
+    writes in between makes the line's insert conflict: that line is refused (for
+    replay), the others are written, and nothing is made twice."""
+    from django.utils import timezone
+
+    monkeypatch.setattr(import_actions, "BATCH_LINES", 3)
+    _write(tmp_path / "Patient.ndjson", [_patient(0)])
+    _write(tmp_path / "Observation.ndjson", [_observation(i, 0) for i in range(3)])
+    submit = importer.ValidationWorker.submit
+
+    def submit_then_race(self, units, ctx):
+        submit(self, units, ctx)
+        if any(b'"o1"' in unit.raw for unit in units):
+            now = timezone.now()
+            SourceKey.objects.create(
+                namespace="race",
+                resource_type="Observation",
+                source_id="o1",
+                fhir_id="00000000-0000-4000-8000-000000000001",
+                first_seen_at=now,
+                last_seen_at=now,
+            )
+
+    monkeypatch.setattr(importer.ValidationWorker, "submit", submit_then_race)
+    result = do_import_paths(
+        [tmp_path], acting_user=personas.integration, source="race", validate_in_worker=True
+    )
+    assert [r.position for r in result.refused] == ["line 2"]
+    assert "conflict with data written at the same time" in result.refused[0].reason
+    assert result.totals() == {"created": 3, "refused": 1}
+    assert ClinicalEntry.objects.filter(resource_type="Observation").count() == 2
+    assert SourceKey.objects.filter(namespace="race", source_id="o1").count() == 1
+    # The refused line waits in quarantine with its bytes, to be replayed.
+    unit = ImportUnit.objects.get(status=UnitStatus.REJECTED)
+    assert unit.raw and b'"o1"' in bytes(unit.raw)
