@@ -5,7 +5,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, transaction
 
-from audit.actions import record_event
+from audit.actions import record_event, record_events
 from audit.models import GENESIS_HASH, Action, AuditEvent, Outcome
 from audit.verify import verify_chain
 
@@ -47,6 +47,33 @@ def test_verify_passes_on_an_intact_trail():
     result = verify_chain()
     assert result.ok
     assert result.rows_checked == AuditEvent.objects.count()
+
+
+@pytest.mark.django_db
+def test_events_recorded_together_chain_as_one_by_one(personas):
+    before = _events(1)[0]
+    batch = record_events(
+        personas.integration,
+        [
+            {"action": Action.CREATE, "object_type": "import_unit", "object_id": str(i)}
+            for i in range(3)
+        ]
+        + [{"action": Action.VIEW, "outcome": Outcome.DENIED, "detail": {"n": 1}}],
+    )
+    after = _events(1)[0]
+    assert [e.seq for e in batch] == [
+        before.seq + 1,
+        before.seq + 2,
+        before.seq + 3,
+        before.seq + 4,
+    ]
+    assert batch[0].prev_hash == before.row_hash and after.prev_hash == batch[-1].row_hash
+    stored = AuditEvent.objects.filter(seq__in=[e.seq for e in batch]).order_by("seq")
+    assert [e.actor_username for e in stored] == [personas.integration.username] * 4
+    assert [e.outcome for e in stored] == [Outcome.ALLOWED] * 3 + [Outcome.DENIED]
+    assert verify_chain().ok
+    with pytest.raises(TypeError, match="unknown keys"):
+        record_events(None, [{"action": Action.VIEW, "patient": "x"}])
 
 
 @pytest.mark.django_db
