@@ -166,15 +166,30 @@ BATCH_LINES = 5000
 BATCH_BYTES = 8 * 1024 * 1024
 # Units that waited for a reference are tried again together, up to this many at once.
 RETRY_BATCH = 2000
-# Validation runs in a second process (ValidationWorker), this many batches ahead of the
-# writes, when the files to import hold at least WORKER_MIN_BYTES of NDJSON and the
-# machine has more than one core: smaller imports are over before a process would start.
+# Validation runs in a second process (ValidationWorker), ahead of the writes, when the
+# files to import hold at least WORKER_MIN_BYTES of NDJSON and the machine has more than
+# one core: smaller imports are over before a process would start.
 WORKER_MIN_BYTES = 4 * 1024 * 1024
-# Three, not one: batches of different types cost the two processes very differently
-# (Observations cheap to validate and dear to write, Compositions the reverse); with one
-# the importing process waited ~10 s of 61 on the 1,000-patient benchmark, with three
-# ~3 s — at ~150 MiB more memory (bench/README.md).
-WORKER_AHEAD = 3
+# How far ahead: the lines and bytes of WORKER_AHEAD full batches beyond the one being
+# written. Batches of different types cost the two processes very differently
+# (Observations cheap to validate and dear to write, Compositions the reverse), so the
+# window must be deep; measured in lines and bytes, not in batches, because the small
+# files between the large ones (a batch of a few hundred lines each) and the end-of-file
+# steps then do not use it up: counted in batches (three), the importing process still
+# waited ~3 s of 34 on validation at the changes of file; in lines, none (bench/README.md).
+WORKER_AHEAD = 2
+
+
+def _window_full(steps: deque) -> bool:
+    """Whether the batches read ahead of the writes (end-of-file steps do not count)
+    hold as many lines or bytes as the batch being written and WORKER_AHEAD more."""
+    lines = size = 0
+    for _, units, _ in steps:
+        if units:
+            lines += len(units)
+            size += sum(len(unit.raw) for unit in units)
+    full = WORKER_AHEAD + 1
+    return lines >= full * BATCH_LINES or size >= full * BATCH_BYTES
 
 
 def _units_of(path: Path, channel_limit: int) -> Iterator[tuple[bytes, str, bool]]:
@@ -317,13 +332,18 @@ def do_import_paths(
         ahead: deque[tuple] = deque()
         try:
             for step in steps():
-                if worker is not None and step[1] is not None:
+                if worker is None:
+                    _import_step(step, result, run, retry, deferred)
+                    batch_done()
+                    continue
+                if step[1] is not None:
                     worker.submit(step[1], step[0])
                 ahead.append(step)
-                if worker is not None and len(ahead) <= WORKER_AHEAD:
-                    continue
-                _import_step(ahead.popleft(), result, run, retry, deferred)
-                batch_done()
+                # Written once the lines read ahead fill the window: the batch about to
+                # be written and WORKER_AHEAD more (by lines and bytes).
+                while _window_full(ahead):
+                    _import_step(ahead.popleft(), result, run, retry, deferred)
+                    batch_done()
             while ahead:
                 _import_step(ahead.popleft(), result, run, retry, deferred)
                 batch_done()

@@ -1884,9 +1884,9 @@ def _quiet_child() -> None:
 
 class ValidationWorker:
     """Validation (the costliest step of an import) in a second process, ahead of the
-    writes (``import_actions.WORKER_AHEAD`` batches): :meth:`submit` parses a batch's
-    units here, finds which resources changed (their source keys), and hands those lines
-    to the process; while it validates them, this process writes the batches before.
+    writes (``import_actions.WORKER_AHEAD`` batches' worth of lines): :meth:`submit`
+    parses a batch's units here, finds which resources changed (their source keys), and
+    hands those lines to the process; while it validates them, this process writes the batches before.
     :func:`_read` then takes the issues it found — the same :func:`validate_resource`,
     on the same bytes — with the references' places and the search columns, and looks
     the keys up again (the batches before may have written some), validating here
