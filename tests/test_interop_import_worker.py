@@ -172,3 +172,35 @@ def test_a_key_another_import_writes_meanwhile_refuses_the_line_instead_of_a_dup
     # The refused line waits in quarantine with its bytes, to be replayed.
     unit = ImportUnit.objects.get(status=UnitStatus.REJECTED)
     assert unit.raw and b'"o1"' in bytes(unit.raw)
+
+
+def test_the_validation_window_is_bounded_by_lines_not_by_steps(personas, tmp_path, monkeypatch):
+    """Lines are validated ahead of the writes up to WORKER_AHEAD full batches beyond the
+    one being written — however many small files and end-of-file steps lie between."""
+    monkeypatch.setattr(import_actions, "BATCH_LINES", 3)
+    monkeypatch.setattr(import_actions, "WORKER_AHEAD", 1)
+    _write(tmp_path / "Patient.ndjson", [_patient(i) for i in range(2)])
+    for name in ("AllergyIntolerance", "Condition", "Immunization"):  # small files
+        _write(tmp_path / f"{name}.ndjson", [])
+    _write(tmp_path / "Observation.ndjson", [_observation(i, i % 2) for i in range(14)])
+    submitted, written, most = [0], [0], [0]
+    submit, step = importer.ValidationWorker.submit, import_actions._import_step
+
+    def counting_submit(self, units, ctx):
+        submitted[0] += len(units)
+        most[0] = max(most[0], submitted[0] - written[0])
+        return submit(self, units, ctx)
+
+    def counting_step(current, *args):
+        written[0] += len(current[1] or [])
+        return step(current, *args)
+
+    monkeypatch.setattr(importer.ValidationWorker, "submit", counting_submit)
+    monkeypatch.setattr(import_actions, "_import_step", counting_step)
+    result = do_import_paths(
+        [tmp_path], acting_user=personas.integration, source="window", validate_in_worker=True
+    )
+    assert result.units_refused == 0 and written[0] == submitted[0] == 16
+    # Two batches of three lines at most were read and not yet written (one being
+    # written, one ahead), plus the batch just read.
+    assert 3 < most[0] <= 3 * 3
