@@ -60,7 +60,7 @@ from dataclasses import dataclass, field
 
 import orjson
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError as PydanticValidationError
 
@@ -678,6 +678,29 @@ def places_resource(element: str) -> bool:
     return top == "context" and rest in ("", "encounter")
 
 
+def _source_key_rows(namespace: str, resource_type: str, source_ids: list[str], columns: str):
+    """(``columns`` of) the source keys of these ids in one namespace and resource
+    type, looked up 500 ids at a time through the whole of the unique index (namespace,
+    type, id). On PostgreSQL the ids go as one array (``= ANY``): the planner then keeps
+    the id in the index condition even before the table has statistics (a table filled
+    by the import itself), where a long ``IN`` list costs a parse of each id."""
+    table = connection.ops.quote_name(SourceKey._meta.db_table)
+    postgres = connection.vendor == "postgresql"
+    with connection.cursor() as cursor:
+        for start in range(0, len(source_ids), 500):
+            chunk = source_ids[start : start + 500]
+            if postgres:
+                condition, params = "source_id = ANY(%s)", [chunk]
+            else:
+                condition, params = f"source_id IN ({', '.join(['%s'] * len(chunk))})", chunk
+            cursor.execute(
+                f"SELECT {columns} FROM {table} "  # noqa: S608 - names from the model
+                f"WHERE namespace = %s AND resource_type = %s AND {condition}",
+                [namespace, resource_type, *params],
+            )
+            yield from cursor.fetchall()
+
+
 def _load_keys(entries: list[_Entry]) -> None:
     """Find what each entry already became (its SourceKey) and whether it is unchanged,
     with one query per namespace, resource type and 500 ids (an entry not found keeps
@@ -687,15 +710,20 @@ def _load_keys(entries: list[_Entry]) -> None:
         wanted[(entry.namespace, entry.resource_type)].add(entry.source_id)
     keys: dict[tuple, SourceKey] = {}
     for (namespace, resource_type), source_ids in wanted.items():
-        source_ids = list(source_ids)
-        for start in range(0, len(source_ids), 500):
-            # The whole of the unique index (namespace, type, id): a look-up, not a scan.
-            for key in SourceKey.objects.filter(
+        for pk, source_id, fhir_id, sha256 in _source_key_rows(
+            namespace, resource_type, list(source_ids), "id, source_id, fhir_id, content_sha256"
+        ):
+            # Only what the writer reads and updates (bulk_update by key).
+            key = SourceKey(
+                pk=pk,
                 namespace=namespace,
                 resource_type=resource_type,
-                source_id__in=source_ids[start : start + 500],
-            ):
-                keys[(key.namespace, key.resource_type, key.source_id)] = key
+                source_id=source_id,
+                fhir_id=fhir_id,
+                content_sha256=sha256,
+            )
+            key._state.adding, key._state.db = False, connection.alias
+            keys[(namespace, resource_type, source_id)] = key
     for entry in entries:
         entry.key = keys.get((entry.namespace, entry.resource_type, entry.source_id))
         if entry.key is not None:
@@ -808,20 +836,16 @@ class _Resolver:
                     wanted[(entry.namespace, parsed.resource_type)].add(parsed.source_id)
         for (namespace, resource_type), source_ids in wanted.items():
             source_ids = list(source_ids)
-            for start in range(0, len(source_ids), 500):
-                chunk = source_ids[start : start + 500]
-                found = dict(
-                    SourceKey.objects.filter(
-                        namespace=namespace, resource_type=resource_type, source_id__in=chunk
-                    ).values_list("source_id", "fhir_id")
-                )
-                for source_id in chunk:
-                    key = (namespace, resource_type, source_id)
-                    if source_id in found:
-                        self.lookups[key] = found[source_id]
-                        self.cache.remember_key(key, found[source_id])
-                    else:
-                        self.missed.add(key)
+            found = dict(
+                _source_key_rows(namespace, resource_type, source_ids, "source_id, fhir_id")
+            )
+            for source_id in source_ids:
+                key = (namespace, resource_type, source_id)
+                if source_id in found:
+                    self.lookups[key] = found[source_id]
+                    self.cache.remember_key(key, found[source_id])
+                else:
+                    self.missed.add(key)
 
     def _lookup_relative(self, namespace: str, resource_type: str, source_id: str) -> str | None:
         cache_key = (namespace, resource_type, source_id)
