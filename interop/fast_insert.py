@@ -210,9 +210,13 @@ class Table:
                 "SELECT nextval(%s) FROM generate_series(1, %s)", [self.sequence, len(rows)]
             )
             keys = [pk for (pk,) in cursor.fetchall()]
-            with cursor.cursor.copy(
-                f"COPY {self.table} ({self.pk_column}, {self.columns}) FROM STDIN"
-            ) as copy:
+            # The driver's own cursor: its errors made Django's (an IntegrityError) here.
+            with (
+                connection.wrap_database_errors,
+                cursor.cursor.copy(
+                    f"COPY {self.table} ({self.pk_column}, {self.columns}) FROM STDIN"
+                ) as copy,
+            ):
                 for pk, row in zip(keys, rows, strict=True):
                     copy.write_row([pk, *self.values(row)])
         return keys
@@ -229,7 +233,10 @@ class Table:
                     f"SELECT {self.columns} FROM {self.table} WITH NO DATA"
                 )
                 cursor.execute(f"DELETE FROM {target}")  # noqa: S608
-            with cursor.cursor.copy(f"COPY {target} ({self.columns}) FROM STDIN") as copy:
+            with (
+                connection.wrap_database_errors,
+                cursor.cursor.copy(f"COPY {target} ({self.columns}) FROM STDIN") as copy,
+            ):
                 for row in rows:
                     copy.write_row(self.values(row))
             if ignore_conflicts:
