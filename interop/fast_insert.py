@@ -17,12 +17,14 @@ never from input.
 
 from __future__ import annotations
 
+import datetime as dt
 import decimal
 import itertools
 import operator
 import uuid
 
 import orjson
+from django.conf import settings
 from django.db import connection
 
 
@@ -71,6 +73,17 @@ def _converter(field, conn):
         return lambda v: v if v is None or isinstance(v, JsonText) else json_text(v)
     if internal == "DateTimeField":
         adapt = conn.ops.adapt_datetimefield_value
+        if conn.vendor == "sqlite" and settings.USE_TZ and conn.timezone_name == "UTC":
+            # What SQLite's adapt_datetimefield_value makes of a moment already in UTC
+            # (the import's are): the naive text. Other offsets take its own way.
+            def to_text(value):
+                if value is None:
+                    return None
+                if value.tzinfo is dt.UTC:
+                    return str(value.replace(tzinfo=None))
+                return adapt(value)
+
+            return _last_value_memo(to_text)
         return _last_value_memo(lambda v: None if v is None else adapt(v))
     if internal == "DecimalField":
         # What get_db_prep_save makes of a finite Decimal is an equal Decimal; anything

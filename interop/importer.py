@@ -53,6 +53,7 @@ import dataclasses
 import functools
 import gc
 import hashlib
+import os
 import sys
 import uuid
 from collections import Counter, defaultdict
@@ -778,9 +779,21 @@ def _assign_ids(entries: list[_Entry]) -> list[Issue]:
                 entry.matched_patient = patient_imports.find_patient(entry.patient_data)
                 if entry.matched_patient is not None:
                     entry.fhir_id = str(entry.matched_patient.public_id)
-        if not entry.fhir_id:
-            entry.fhir_id = str(uuid.uuid4())
+    fresh = [entry for entry in entries if not entry.fhir_id]
+    for entry, fhir_id in zip(fresh, new_ids(len(fresh)), strict=True):
+        entry.fhir_id = fhir_id
     return issues
+
+
+def new_ids(count: int) -> list[str]:
+    """``count`` new random (version 4) UUIDs as text, as ``str(uuid.uuid4())`` makes
+    them — from one read of the system's random source instead of one each (an
+    import gives one to every new resource)."""
+    random = os.urandom(16 * count).hex()
+    return [
+        f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+        for h in (random[i : i + 32] for i in range(0, 32 * count, 32))
+    ]
 
 
 class _Resolver:
@@ -813,27 +826,26 @@ class _Resolver:
         """Look up, in bulk, the relative references no entry of the attempt answers
         (each distinct reference once)."""
         wanted: dict[tuple[str, str], set[str]] = defaultdict(set)
-        seen: set[tuple[str, str]] = set()
-        for unit in units:
-            for entry in unit.entries:
-                namespace = entry.namespace
-                for holder, _ in entry.holders:
-                    reference = holder["reference"]
-                    if (namespace, reference) in seen:
-                        continue
-                    seen.add((namespace, reference))
-                    parsed = _parse_reference(reference)
-                    if parsed.kind != "relative":
-                        continue
-                    # An entry of the attempt (the unit's own included) answers it.
-                    key = (namespace, parsed.resource_type, parsed.source_id)
-                    if key in self.batch or key in self.lookups:
-                        continue
-                    cached = self.cache.keys.get(key)
-                    if cached is not None:
-                        self.lookups[key] = cached
-                        continue
-                    wanted[(entry.namespace, parsed.resource_type)].add(parsed.source_id)
+        # Each distinct reference once (a batch's lines name the same few thousand).
+        seen = {
+            (entry.namespace, holder["reference"])
+            for unit in units
+            for entry in unit.entries
+            for holder, _ in entry.holders
+        }
+        for namespace, reference in seen:
+            parsed = _parse_reference(reference)
+            if parsed.kind != "relative":
+                continue
+            # An entry of the attempt (the unit's own included) answers it.
+            key = (namespace, parsed.resource_type, parsed.source_id)
+            if key in self.batch or key in self.lookups:
+                continue
+            cached = self.cache.keys.get(key)
+            if cached is not None:
+                self.lookups[key] = cached
+                continue
+            wanted[(namespace, parsed.resource_type)].add(parsed.source_id)
         for (namespace, resource_type), source_ids in wanted.items():
             source_ids = list(source_ids)
             found = dict(

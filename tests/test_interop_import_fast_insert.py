@@ -3,6 +3,7 @@ JSON whole (unicode, nesting, numbers), timestamps in UTC, primary keys set on t
 objects; with ignore_conflicts an existing key is left as it was."""
 
 import datetime as dt
+import zoneinfo
 from decimal import Decimal
 
 import pytest
@@ -84,3 +85,38 @@ def test_ignore_conflicts_keeps_the_existing_key():
 def test_nothing_to_insert_is_a_no_op():
     fast_bulk_create(SourceKey, [])
     assert SourceKey.objects.count() == 0
+
+
+def test_new_ids_are_random_version_4_uuids_as_text():
+    import uuid
+
+    from interop.importer import new_ids
+
+    ids = new_ids(5000)
+    assert len(set(ids)) == 5000 and new_ids(0) == []
+    for value in ids:
+        parsed = uuid.UUID(value)
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122
+        assert str(parsed) == value
+    # Every variant nibble (8, 9, a, b) turns up: the random bits are not all the same.
+    assert {value[19] for value in ids} == set("89ab")
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        WHEN,
+        WHEN.replace(microsecond=0),
+        WHEN.astimezone(dt.timezone(dt.timedelta(hours=-5))),
+        dt.datetime(2024, 11, 3, 1, 30, tzinfo=zoneinfo.ZoneInfo("America/New_York")),
+        None,
+    ],
+)
+def test_moments_are_converted_as_the_database_backend_converts_them(moment):
+    from django.db import connection
+
+    from interop.fast_insert import _converter
+
+    convert = _converter(FhirResource._meta.get_field("last_updated"), connection)
+    expected = connection.ops.adapt_datetimefield_value(moment)
+    assert convert(moment) == expected
