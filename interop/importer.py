@@ -756,12 +756,18 @@ def _load_keys_of(units: list[_Unit], cache: RunCache) -> None:
     _load_keys(entries)
 
 
-def _assign_ids(entries: list[_Entry]) -> list[Issue]:
-    """Give every entry its RecordRoom id: the one its SourceKey names, a matched
-    patient's (the MPI), or a new one. :func:`_load_keys` has run."""
-    issues: list[Issue] = []
-    for entry in entries:
-        if entry.resource_type == "Patient" and not entry.unchanged:
+def _assign_ids(units: list[_Unit]) -> list[_Unit]:
+    """Give every entry of the units its RecordRoom id: the one its SourceKey names, a
+    matched patient's (the MPI, asked once for all the units' new patients), or a new
+    one. :func:`_load_keys` has run. A unit with a Patient the index cannot take is
+    rejected; returns the others."""
+    passed: list[_Unit] = []
+    asking: list[_Entry] = []
+    for unit in units:
+        issues: list[Issue] = []
+        for entry in unit.entries:
+            if entry.resource_type != "Patient" or entry.unchanged:
+                continue
             try:
                 entry.patient_data = patient_imports.patient_data_from_fhir(entry.resource)
             except patient_imports.PatientMappingError as error:
@@ -776,13 +782,21 @@ def _assign_ids(entries: list[_Entry]) -> list[Issue]:
                 )
                 continue
             if entry.key is None:
-                entry.matched_patient = patient_imports.find_patient(entry.patient_data)
-                if entry.matched_patient is not None:
-                    entry.fhir_id = str(entry.matched_patient.public_id)
-    fresh = [entry for entry in entries if not entry.fhir_id]
+                asking.append(entry)
+        if issues:
+            _reject(unit, issues)
+            continue
+        passed.append(unit)
+    asking = [entry for entry in asking if entry.patient_data is not None]
+    found = patient_imports.find_patients([entry.patient_data for entry in asking])
+    for entry, patient in zip(asking, found, strict=True):
+        entry.matched_patient = patient
+        if patient is not None:
+            entry.fhir_id = str(patient.public_id)
+    fresh = [entry for unit in passed for entry in unit.entries if not entry.fhir_id]
     for entry, fhir_id in zip(fresh, new_ids(len(fresh)), strict=True):
         entry.fhir_id = fhir_id
-    return issues
+    return passed
 
 
 def new_ids(count: int) -> list[str]:
@@ -1821,13 +1835,11 @@ def _read(units: list[_Unit], ctx: ImportContext) -> list[_Unit]:
                 )
             if len(issues) >= MAX_ISSUES:
                 break
-        if not issues:
-            issues = _assign_ids(unit.entries)
         if issues:
             _reject(unit, issues)
             continue
         passed.append(unit)
-    return passed
+    return _assign_ids(passed)
 
 
 # Cyclic garbage collection, left to run on its own, scans every object a batch holds
@@ -2178,13 +2190,7 @@ def import_units(
                 entry.key, entry.fhir_id, entry.unchanged = None, "", False
                 entry.matched_patient = None
         _load_keys([entry for unit in later for entry in unit.entries])
-        round_units = []
-        for unit in later:
-            issues = _assign_ids(unit.entries)
-            if issues:
-                _reject(unit, issues)
-                continue
-            round_units.append(unit)
+        round_units = _assign_ids(later)
     refused: list[_Unit] = []
     for unit in units:
         result = unit.result

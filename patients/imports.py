@@ -15,6 +15,7 @@ transaction and writes one audit event for the whole unit.
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 
 from patients import matching
 from patients.actions import (
@@ -265,30 +266,70 @@ def find_patient(data: PatientData) -> Patient | None:
     """The person the sender's identifiers name, if the index knows them: an exact match
     on a non-secret identifier from the same issuer, or an exact SSN (keyed hash) with the
     same date of birth. A merged record resolves to its survivor."""
-    for ident in data.identifiers:
-        value = matching.normalize_identifier(ident.value)
-        if ident.kind in ENCRYPTED_KINDS:
-            if ident.kind != IdentifierKind.SSN:
-                continue
-            rows = PatientIdentifier.objects.filter(
-                kind=ident.kind,
-                value_hash=crypto.blind_index(ident.kind, value),
-                active=True,
-                patient__birth_date=data.birth_date,
-            )
-        else:
-            rows = PatientIdentifier.objects.filter(
-                kind=ident.kind, issuer=ident.issuer.strip(), value=value, active=True
-            )
-        row = rows.select_related("patient").order_by("pk").first()
-        if row is not None:
-            patient = row.patient
-            seen = set()
-            while patient.merged_into_id and patient.pk not in seen:
-                seen.add(patient.pk)
-                patient = Patient.objects.get(pk=patient.merged_into_id)
-            return patient
-    return None
+    return find_patients([data])[0]
+
+
+def find_patients(people: list[PatientData]) -> list[Patient | None]:
+    """:func:`find_patient` for each of several people (an import batch's), with one
+    query per identifier kind and issuer for all of them instead of one per identifier:
+    each person's identifiers are tried in order, the oldest identifier row wins."""
+    plain: dict[tuple, set[str]] = defaultdict(set)
+    hashed: dict[str, set[str]] = defaultdict(set)
+    wanted: list[list[tuple]] = []
+    for data in people:
+        mine: list[tuple] = []
+        for ident in data.identifiers:
+            value = matching.normalize_identifier(ident.value)
+            if ident.kind in ENCRYPTED_KINDS:
+                if ident.kind != IdentifierKind.SSN:
+                    continue
+                key = (ident.kind, crypto.blind_index(ident.kind, value))
+                hashed[ident.kind].add(key[1])
+                mine.append(("hash", key))
+            else:
+                key = (ident.kind, ident.issuer.strip(), value)
+                plain[key[:2]].add(value)
+                mine.append(("plain", key))
+        wanted.append(mine)
+    found: dict[tuple, list[PatientIdentifier]] = defaultdict(list)
+    for (kind, issuer), values in plain.items():
+        for chunk in _chunks(sorted(values)):
+            for row in PatientIdentifier.objects.filter(
+                kind=kind, issuer=issuer, value__in=chunk, active=True
+            ).select_related("patient"):
+                found[("plain", (kind, issuer, row.value))].append(row)
+    for kind, hashes in hashed.items():
+        for chunk in _chunks(sorted(hashes)):
+            for row in PatientIdentifier.objects.filter(
+                kind=kind, value_hash__in=chunk, active=True
+            ).select_related("patient"):
+                found[("hash", (kind, row.value_hash))].append(row)
+    matches: list[Patient | None] = []
+    for data, mine in zip(people, wanted, strict=True):
+        patient = None
+        for how, key in mine:
+            rows = found.get((how, key), [])
+            if how == "hash":  # an SSN names the person only with the same date of birth
+                rows = [r for r in rows if r.patient.birth_date == data.birth_date]
+            if rows:
+                patient = min(rows, key=lambda r: r.pk).patient
+                break
+        matches.append(_survivor(patient) if patient is not None else None)
+    return matches
+
+
+def _chunks(values: list, size: int = 500):
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _survivor(patient: Patient) -> Patient:
+    """The record a merged record now lives in (itself when not merged)."""
+    seen = set()
+    while patient.merged_into_id and patient.pk not in seen:
+        seen.add(patient.pk)
+        patient = Patient.objects.get(pk=patient.merged_into_id)
+    return patient
 
 
 def ensure_mrn(patient: Patient, facility, now) -> None:
