@@ -180,16 +180,38 @@ WORKER_MIN_BYTES = 4 * 1024 * 1024
 WORKER_AHEAD = 2
 
 
-def _window_full(steps: deque) -> bool:
-    """Whether the batches read ahead of the writes (end-of-file steps do not count)
-    hold as many lines or bytes as the batch being written and WORKER_AHEAD more."""
-    lines = size = 0
-    for _, units, _ in steps:
-        if units:
-            lines += len(units)
-            size += sum(len(unit.raw) for unit in units)
-    full = WORKER_AHEAD + 1
-    return lines >= full * BATCH_LINES or size >= full * BATCH_BYTES
+class _Window:
+    """The steps read ahead of the writes, with the lines and bytes of their batches
+    (end-of-file steps hold none)."""
+
+    def __init__(self) -> None:
+        self.steps: deque[tuple] = deque()
+        self.lines = self.size = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.steps)
+
+    @staticmethod
+    def _measure(step: tuple) -> tuple[int, int]:
+        units = step[1] or []
+        return len(units), sum(len(unit.raw) for unit in units)
+
+    def push(self, step: tuple) -> None:
+        lines, size = self._measure(step)
+        self.steps.append((step, lines, size))
+        self.lines += lines
+        self.size += size
+
+    def pop(self) -> tuple:
+        step, lines, size = self.steps.popleft()
+        self.lines -= lines
+        self.size -= size
+        return step
+
+    def full(self) -> bool:
+        """As many lines or bytes as the batch being written and WORKER_AHEAD more."""
+        batches = WORKER_AHEAD + 1
+        return self.lines >= batches * BATCH_LINES or self.size >= batches * BATCH_BYTES
 
 
 def _units_of(path: Path, channel_limit: int) -> Iterator[tuple[bytes, str, bool]]:
@@ -329,24 +351,27 @@ def do_import_paths(
 
     with collecting_between_batches() as batch_done:
         worker = ValidationWorker() if validate_in_worker else None
-        ahead: deque[tuple] = deque()
+        ahead = _Window()
+
+        def write(step: tuple) -> None:
+            _import_step(step, result, run, retry, deferred)
+            if step[1] is not None:  # end-of-file steps leave no batch behind
+                batch_done()
+
         try:
             for step in steps():
                 if worker is None:
-                    _import_step(step, result, run, retry, deferred)
-                    batch_done()
+                    write(step)
                     continue
                 if step[1] is not None:
                     worker.submit(step[1], step[0])
-                ahead.append(step)
+                ahead.push(step)
                 # Written once the lines read ahead fill the window: the batch about to
                 # be written and WORKER_AHEAD more (by lines and bytes).
-                while _window_full(ahead):
-                    _import_step(ahead.popleft(), result, run, retry, deferred)
-                    batch_done()
+                while ahead.full():
+                    write(ahead.pop())
             while ahead:
-                _import_step(ahead.popleft(), result, run, retry, deferred)
-                batch_done()
+                write(ahead.pop())
         except BaseException:
             if worker is not None:
                 worker.terminate()
