@@ -215,6 +215,10 @@ class RunCache:
         self.generation = 0
         self.written: dict[tuple, int] = {}
         self.written_forgotten_at = 0  # ``written`` was last cleared after this batch
+        # PostgreSQL: source keys written since the table's statistics were last
+        # refreshed by this run, and how many rows they described (None: not read yet).
+        self.keys_unanalyzed = 0
+        self.keys_analyzed: float | None = None
 
     def remember_key(self, key: tuple, fhir_id: str) -> None:
         if len(self.keys) >= self.KEYS_LIMIT:
@@ -2053,8 +2057,42 @@ def _write(
             discard_unrecorded(name)
         raise
     ctx.cache.remember(writer)
+    _refresh_statistics(ctx.cache, len(writer.keys_written))
     for unit in units:
         unit.result.accepted = True
+
+
+# A table that grows during the import from (nearly) empty keeps, until autovacuum gets
+# round to it, the statistics of its empty self: PostgreSQL then plans the batch's
+# source-key look-ups as a scan of every key of the type (40 ms a look-up of 500 ids on
+# 200,000 keys, 3 ms with statistics). The import refreshes them as it doubles the table.
+ANALYZE_AFTER_KEYS = 10_000
+
+
+def _refresh_statistics(cache: RunCache, written: int) -> None:
+    """On PostgreSQL, ANALYZE the source keys once this run has written as many as the
+    table held when its statistics were last taken (at least ANALYZE_AFTER_KEYS)."""
+    if connection.vendor != "postgresql" or not written:
+        return
+    table = connection.ops.quote_name(SourceKey._meta.db_table)
+    with connection.cursor() as cursor:
+        if cache.keys_analyzed is None:
+            cursor.execute(
+                "SELECT GREATEST(reltuples, 0) FROM pg_class WHERE oid = %s::regclass", [table]
+            )
+            row = cursor.fetchone()
+            cache.keys_analyzed = float(row[0]) if row else 0.0
+        cache.keys_unanalyzed += written
+        if cache.keys_unanalyzed < max(ANALYZE_AFTER_KEYS, cache.keys_analyzed):
+            return
+        try:
+            with transaction.atomic():
+                cursor.execute(f"ANALYZE {table}")
+        except DatabaseError:  # not the table's owner: autovacuum will do it
+            cache.keys_analyzed = float("inf")
+            return
+        cache.keys_analyzed += cache.keys_unanalyzed
+        cache.keys_unanalyzed = 0
 
 
 def _write_rows(units, ctx, writer, *, replay_of, status_on_success) -> None:

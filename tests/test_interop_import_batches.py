@@ -210,3 +210,28 @@ def test_entries_of_a_bundle_keep_their_encounter(personas):
     with_encounter = ClinicalEntry.objects.filter(resource__has_key="encounter")
     assert with_encounter.exists()
     assert not with_encounter.filter(encounter=None).exists()
+
+
+def test_postgresql_statistics_of_the_source_keys_follow_a_growing_import(
+    personas, tmp_path, small_batches, monkeypatch
+):
+    """A table the import fills keeps the statistics of its empty self until autovacuum
+    comes round; the import refreshes them as it doubles the source keys."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's planner statistics")
+    monkeypatch.setattr(importer, "ANALYZE_AFTER_KEYS", 4)
+    table = SourceKey._meta.db_table
+
+    def rows_known() -> float:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT reltuples FROM pg_class WHERE relname = %s", [table])
+            return cursor.fetchone()[0]
+
+    before = rows_known()
+    _write(tmp_path / "Patient.ndjson", [_patient(i) for i in range(3)])
+    _write(tmp_path / "Observation.ndjson", [_observation(i, i % 3) for i in range(9)])
+    result = do_import_paths([tmp_path], acting_user=personas.integration, source="stats")
+    assert result.units_refused == 0
+    assert rows_known() >= 8 > before
