@@ -686,9 +686,9 @@ def places_resource(element: str) -> bool:
 def _source_key_rows(namespace: str, resource_type: str, source_ids: list[str], columns: str):
     """(``columns`` of) the source keys of these ids in one namespace and resource
     type, looked up 500 ids at a time through the whole of the unique index (namespace,
-    type, id). On PostgreSQL the ids go as one array (``= ANY``): the planner then keeps
-    the id in the index condition even before the table has statistics (a table filled
-    by the import itself), where a long ``IN`` list costs a parse of each id."""
+    type, id). On PostgreSQL the ids go as one array (``= ANY``, one parameter instead
+    of 500 literals); the planner uses the id in the index condition once the table has
+    statistics, which :func:`_refresh_statistics` keeps up during a long import."""
     table = connection.ops.quote_name(SourceKey._meta.db_table)
     postgres = connection.vendor == "postgresql"
     with connection.cursor() as cursor:
