@@ -791,7 +791,6 @@ def _assign_ids(units: list[_Unit]) -> list[_Unit]:
             _reject(unit, issues)
             continue
         passed.append(unit)
-    asking = [entry for entry in asking if entry.patient_data is not None]
     found = patient_imports.find_patients([entry.patient_data for entry in asking])
     for entry, patient in zip(asking, found, strict=True):
         entry.matched_patient = patient
@@ -1938,11 +1937,12 @@ class ValidationWorker:
     """Validation (the costliest step of an import) in a second process, ahead of the
     writes (``import_actions.WORKER_AHEAD`` batches' worth of lines): :meth:`submit`
     parses a batch's units here, finds which resources changed (their source keys), and
-    hands those lines to the process; while it validates them, this process writes the batches before.
-    :func:`_read` then takes the issues it found — the same :func:`validate_resource`,
-    on the same bytes — with the references' places and the search columns, and looks
-    the keys up again (the batches before may have written some), validating here
-    whatever the process was not given. Refusals are therefore the same as without it."""
+    hands those lines to the process; while it validates them, this process writes the
+    batches before. :func:`_read` then takes the issues it found — the same
+    :func:`validate_resource`, on the same bytes — with the references' places and the
+    search columns, looks up again the keys the batches before have written since
+    (:func:`_load_keys_of`), and validates here whatever the process was not given.
+    Refusals are therefore the same as without it."""
 
     def __init__(self) -> None:
         import multiprocessing
@@ -2244,23 +2244,17 @@ def import_units(
     if refused:
         # Each refused unit is quarantined alone (its own row, raw bytes and audit event);
         # those of a batch in one transaction.
-        labelled: dict[str, ImportContext] = {}
+        labelled = {ctx.source_label: ctx}  # the context of each file of the batch
+
+        def context_of(unit: _Unit) -> ImportContext:
+            label = unit.source_label or ctx.source_label
+            if label not in labelled:
+                labelled[label] = dataclasses.replace(ctx, source_label=label)
+            return labelled[label]
+
         with transaction.atomic():
             _store_rejected(
-                [
-                    (
-                        unit.raw,
-                        labelled.setdefault(
-                            unit.source_label,
-                            dataclasses.replace(ctx, source_label=unit.source_label),
-                        )
-                        if unit.source_label and unit.source_label != ctx.source_label
-                        else ctx,
-                        unit.position,
-                        unit.result,
-                    )
-                    for unit in refused
-                ],
+                [(unit.raw, context_of(unit), unit.position, unit.result) for unit in refused],
                 replay_of,
             )
 
