@@ -256,27 +256,20 @@ def create_imported_documents(
         # draft; one the sender already marked in error arrives so, through final.
         status = document.status
         first = DocumentStatus.DRAFT if status == DocumentStatus.DRAFT else DocumentStatus.FINAL
-        changes.append(
+        steps = [(NEW, first, "filed (imported)")]
+        if status != first:
+            steps.append((first, status, "as received (imported)"))
+        changes.extend(
             DocumentStatusChange(
                 document=document,
-                from_status=NEW,
-                to_status=first,
+                from_status=from_status,
+                to_status=to_status,
                 changed_by=acting_user,
                 changed_at=now,
-                reason="filed (imported)",
+                reason=reason,
             )
+            for from_status, to_status, reason in steps
         )
-        if status != first:
-            changes.append(
-                DocumentStatusChange(
-                    document=document,
-                    from_status=first,
-                    to_status=status,
-                    changed_by=acting_user,
-                    changed_at=now,
-                    reason="as received (imported)",
-                )
-            )
     Document.objects.bulk_update(documents, ["current_version"], batch_size=500)
     DocumentStatusChange.objects.bulk_create(changes, batch_size=500)
     return documents
