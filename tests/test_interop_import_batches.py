@@ -212,34 +212,40 @@ def test_entries_of_a_bundle_keep_their_encounter(personas):
     assert not with_encounter.filter(encounter=None).exists()
 
 
-def test_postgresql_statistics_of_the_source_keys_follow_a_growing_import(
+def test_statistics_of_the_source_keys_follow_a_growing_import(
     personas, tmp_path, small_batches, monkeypatch
 ):
-    """A table the import fills keeps the statistics of its empty self until autovacuum
-    comes round; the import refreshes them as it doubles the source keys."""
+    """On PostgreSQL a table the import fills keeps the statistics of its empty self until
+    autovacuum comes round; the import refreshes them as it doubles the source keys.
+    SQLite's planner is given none (its plans for these look-ups use the unique index
+    without them): nothing is analysed there."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    if connection.vendor != "postgresql":
-        pytest.skip("PostgreSQL's planner statistics")
     monkeypatch.setattr(importer, "ANALYZE_AFTER_KEYS", 4)
     table = SourceKey._meta.db_table
+    postgres = connection.vendor == "postgresql"
 
     def rows_known() -> float:
         with connection.cursor() as cursor:
             cursor.execute("SELECT reltuples FROM pg_class WHERE relname = %s", [table])
             return cursor.fetchone()[0]
 
-    # Statistics of the table as it is now (ANALYZE writes them outside the transaction,
-    # so an earlier test's import may have left statistics of rows rolled back since).
-    with connection.cursor() as cursor:
-        cursor.execute(f'ANALYZE "{table}"')
-    assert rows_known() == 0
+    if postgres:
+        # Statistics of the table as it is now (ANALYZE writes them outside the
+        # transaction: an earlier test's import may have left figures of rows rolled
+        # back since).
+        with connection.cursor() as cursor:
+            cursor.execute(f'ANALYZE "{table}"')
+        assert rows_known() == 0
     _write(tmp_path / "Patient.ndjson", [_patient(i) for i in range(3)])
     _write(tmp_path / "Observation.ndjson", [_observation(i, i % 3) for i in range(9)])
     with CaptureQueriesContext(connection) as queries:
         result = do_import_paths([tmp_path], acting_user=personas.integration, source="stats")
     assert result.units_refused == 0
     analyzed = [q for q in queries.captured_queries if q["sql"].startswith("ANALYZE")]
+    if not postgres:
+        assert analyzed == []
+        return
     assert 1 <= len(analyzed) <= 3  # as the table doubles, not after every batch
     assert rows_known() >= 8
